@@ -1,0 +1,2 @@
+"""datakit: UniMMVSR corpus building and training."""
+__version__ = "0.1.0"

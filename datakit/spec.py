@@ -1,0 +1,152 @@
+"""Pipeline specs: one YAML per corpus job, validated on load.
+
+The spec declares the inputs, the output, the stages in the order they run, and the
+shard layout. ``--set key=value`` edits the YAML tree before validation; a stage is
+addressed by its name (``--set split.frames=21``), everything else by its path
+(``--set shard.max_samples=8``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .stages import STAGES
+
+FORMAT_VERSION = 1
+
+StageConfigs = Annotated[Union[tuple(cls.Config for cls in STAGES.values())], Field(discriminator="stage")]
+
+
+class SpecError(ValueError):
+    """A pipeline spec is invalid; the message names the field and what is allowed."""
+
+
+class ShardConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prefix: str = Field("shard", description="shard file prefix: PREFIX-000000.tar")
+    max_samples: int = Field(64, ge=1, description="samples per shard")
+    max_bytes: int = Field(1 << 30, ge=1 << 16, description="a shard is closed once it holds this many bytes")
+    rejects_flush: int = Field(256, ge=1, description="reject rows buffered before a rejects part is written")
+
+    @field_validator("prefix")
+    @classmethod
+    def _no_dots(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", v):
+            raise ValueError("may hold only letters, digits, '_' and '-' (WebDataset splits names at dots)")
+        return v
+
+
+class RayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(None, description="existing cluster (auto or HOST:PORT); default: start local Ray")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray (default: all)")
+
+
+class PipelineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    task: Literal["t2v", "mi2v", "edit"] = "t2v"
+    input: list[str] = Field(min_length=1, description="folders, globs, list files (.txt) or manifests (.parquet/.csv)")
+    output: str
+    stages: list[StageConfigs] = Field(min_length=1)
+    shard: ShardConfig = ShardConfig()
+    ray: RayConfig = RayConfig()
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _one_or_many(cls, v):
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _order(self):
+        seen: list[str] = []
+        for i, st in enumerate(self.stages):
+            if st.stage in seen:
+                raise ValueError(f"stages[{i}]: stage {st.stage!r} appears twice")
+            missing = [r for r in STAGES[st.stage].requires if r not in seen]
+            if missing:
+                raise ValueError(f"stages[{i}]: stage {st.stage!r} must come after {', '.join(missing)}")
+            seen.append(st.stage)
+        return self
+
+    def stage_names(self) -> list[str]:
+        return [s.stage for s in self.stages]
+
+    def config_hash(self) -> str:
+        """Hash of everything that shapes the output (not inputs, output path, Ray or resources)."""
+        knobs = {"num_cpus", "num_gpus", "batch_size", "concurrency"}
+        d = self.model_dump(mode="json", exclude={"input", "output", "ray"})
+        d["stages"] = [{k: v for k, v in s.items() if k not in knobs} for s in d["stages"]]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _format_error(e: ValidationError) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ""
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            msg = f"unknown stage {err['input'].get('stage') if isinstance(err['input'], dict) else ''!r}; " \
+                  f"allowed: {', '.join(STAGES)}"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        lines.append(f"{loc or '(spec)'}: {msg}")
+    return "\n".join(lines)
+
+
+def apply_override(tree: dict, assignment: str) -> None:
+    """Apply one ``key=value`` (value parsed as YAML) to a raw spec tree."""
+    if "=" not in assignment:
+        raise SpecError(f"--set {assignment!r}: expected key=value")
+    key, raw = assignment.split("=", 1)
+    value = yaml.safe_load(raw) if raw else ""
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise SpecError(f"--set {assignment!r}: empty key")
+    stages = tree.get("stages") or []
+    named = {s.get("stage"): s for s in stages if isinstance(s, dict)}
+    if parts[0] in named and len(parts) > 1:
+        node, parts = named[parts[0]], parts[1:]
+    elif parts[0] in STAGES:
+        raise SpecError(f"--set {assignment!r}: this pipeline has no {parts[0]!r} stage "
+                        f"(it has: {', '.join(named)})")
+    else:
+        node = tree
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            raise SpecError(f"--set {assignment!r}: {p!r} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse(tree: dict, overrides: list[str] = (), source: str = "spec") -> PipelineSpec:
+    if not isinstance(tree, dict):
+        raise SpecError(f"{source}: expected a mapping at the top level")
+    for o in overrides:
+        apply_override(tree, o)
+    try:
+        return PipelineSpec.model_validate(tree)
+    except ValidationError as e:
+        raise SpecError(f"{source} is invalid:\n{_format_error(e)}") from None
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> PipelineSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"pipeline spec {path} not found")
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    return parse(tree, overrides, source=str(path))

@@ -1,0 +1,13 @@
+"""Every stage a pipeline can name, in one explicit table (no import-time scanning)."""
+from __future__ import annotations
+
+from .base import Stage, StageConfig
+from .caption import Caption
+from .degrade import Degrade
+from .extract import Extract
+from .probe import Probe
+from .split import Split
+
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (Probe, Caption, Split, Extract, Degrade)}
+
+__all__ = ["STAGES", "Stage", "StageConfig"]

@@ -1,0 +1,41 @@
+"""ingest/probe: read each source's properties; unreadable or unsuitable sources become rejects."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .. import media
+from ..records import Record
+from .base import Stage, StageConfig
+
+
+class ProbeConfig(StageConfig):
+    stage: Literal["probe"] = "probe"
+    min_width: int = Field(64, ge=1, description="reject sources narrower than this (displayed)")
+    min_height: int = Field(64, ge=1, description="reject sources lower than this (displayed)")
+    max_pixels: int = Field(8192 * 8192, ge=1, description="reject sources with more pixels per frame")
+    min_duration_s: float = Field(0.0, ge=0, description="reject sources shorter than this")
+
+
+class Probe(Stage):
+    name = "probe"
+    Config = ProbeConfig
+
+    def process_batch(self, records: list[Record]) -> list[Record]:
+        cfg: ProbeConfig = self.config
+        for r in records:
+            try:
+                info = media.probe(r.meta["source_uri"])
+            except media.MediaError as e:
+                r.rejected(self.name, e.reason, e.detail)
+                continue
+            r.meta["source"] = info.to_dict()
+            if info.width < cfg.min_width or info.height < cfg.min_height:
+                r.rejected(self.name, "too_small",
+                           f"{info.width}x{info.height} is below {cfg.min_width}x{cfg.min_height}")
+            elif info.width * info.height > cfg.max_pixels:
+                r.rejected(self.name, "too_large", f"{info.width}x{info.height} exceeds {cfg.max_pixels} pixels")
+            elif info.duration_s < cfg.min_duration_s:
+                r.rejected(self.name, "too_short", f"{info.duration_s:.2f}s is below {cfg.min_duration_s}s")
+        return records
