@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from .base import Stage, StageConfig
 from .caption import Caption
-from .degrade import Degrade
 from .extract import Extract
 from .probe import Probe
 from .split import Split
+from .synthetic import Synthetic
 
-STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (Probe, Caption, Split, Extract, Degrade)}
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (Probe, Caption, Split, Extract, Synthetic)}
 
 __all__ = ["STAGES", "Stage", "StageConfig"]

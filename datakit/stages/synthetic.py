@@ -1,4 +1,4 @@
-"""degrade: make (or further degrade) the LR clip with a degradation profile.
+"""synthetic: make (or further degrade) the LR clip with a degradation profile.
 
 Reads the current ``lr.mp4`` if an earlier LR stage made one, else ``hr.mp4``;
 writes ``lr.mp4`` losslessly and appends the drawn parameters to ``degradations``.
@@ -17,8 +17,8 @@ from ..records import Record
 from .base import Stage, StageConfig
 
 
-class DegradeConfig(StageConfig):
-    stage: Literal["degrade"] = "degrade"
+class SyntheticConfig(StageConfig):
+    stage: Literal["synthetic"] = "synthetic"
     profile: Literal[tuple(degrade.PROFILES)] = Field("bicubic", description="degradation profile")  # type: ignore[valid-type]
     scale: int = Field(4, ge=1, le=16, description="HR size / LR size")
     seed: int = Field(0, description="base seed; each clip's seed is derived from it and the clip id")
@@ -28,16 +28,16 @@ def clip_seed(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little") >> 1
 
 
-class Degrade(Stage):
-    name = "degrade"
+class Synthetic(Stage):
+    name = "synthetic"
     requires = ("extract",)
-    Config = DegradeConfig
+    Config = SyntheticConfig
 
     def setup(self) -> None:
         self.degradation = degrade.make(self.config.profile, self.config.scale)
 
     def process_batch(self, records: list[Record]) -> list[Record]:
-        cfg: DegradeConfig = self.config
+        cfg: SyntheticConfig = self.config
         for r in records:
             frames = media.decode(r.media.get("lr.mp4") or r.media["hr.mp4"])
             seed = clip_seed(cfg.seed, r.key)
