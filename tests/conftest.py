@@ -1,0 +1,112 @@
+"""Shared fixtures: real sample clips (SPEC §11) and small videos made with PyAV."""
+from __future__ import annotations
+
+import io
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pattern_frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Smooth moving gradients with a square: compressible, and every frame differs."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.empty((t, h, w, 3), np.uint8)
+    for i in range(t):
+        out[i, ..., 0] = (xx * 255 // max(1, w - 1) + 3 * i + seed) % 256
+        out[i, ..., 1] = (yy * 255 // max(1, h - 1)) % 256
+        out[i, ..., 2] = 128
+        y0, x0 = (2 * i) % max(1, h // 2), (3 * i) % max(1, w // 2)
+        out[i, y0:y0 + h // 4, x0:x0 + w // 4] = 255
+    return out
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float = 25, codec: str = "libx264",
+                pix_fmt: str = "yuv420p", rotation: int | None = None, pts: list[int] | None = None,
+                time_base: Fraction | None = None, options: dict | None = None) -> Path:
+    """Write frames with PyAV; ``pts``/``time_base`` make variable frame rate files."""
+    t, h, w, _ = frames.shape
+    with av.open(str(path), mode="w", options=options or {}) as out:
+        s = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        if time_base is not None:
+            s.time_base = time_base
+        if rotation is not None:
+            s.set_display_rotation(rotation)
+        for i in range(t):
+            f = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            if pts is not None:
+                f.pts, f.time_base = pts[i], time_base
+            else:
+                f.pts, f.time_base = i, Fraction(1) / Fraction(fps).limit_denominator(1001)
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    return path
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    rate = 16000
+    with av.open(str(path), mode="w", format="mp4") as out:
+        s = out.add_stream("aac", rate=rate)
+        n = int(rate * seconds)
+        samples = (np.sin(np.arange(n) / 10.0) * 0.3).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = 0
+        for p in s.encode(frame):
+            out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    return path
+
+
+def make_bad_inputs(d: Path) -> dict[str, Path]:
+    """One of every kind of broken input the foundation must reject, never crash on."""
+    from datakit.samples import sample_paths
+
+    d.mkdir(parents=True, exist_ok=True)
+    bad = {}
+    bad["zero_byte"] = d / "zero_byte.mp4"
+    bad["zero_byte"].write_bytes(b"")
+    bikes = [p for p in sample_paths() if p.name == "bikes.mp4"][0].read_bytes()
+    bad["truncated"] = d / "truncated.mp4"            # moov atom at the end: nothing readable
+    bad["truncated"].write_bytes(bikes[: len(bikes) // 3])
+    bad["not_video"] = d / "not_video.mp4"
+    bad["not_video"].write_text("this is a text file, not a video\n" * 20)
+    bad["audio_only"] = write_audio_only(d / "audio_only.mp4")
+    bad["one_frame"] = write_video(d / "one_frame.mp4", pattern_frames(1, 144, 176))
+    return bad
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """The real sample videos with caption sidecars, as `datakit samples` writes them."""
+    from datakit.samples import write_samples
+
+    d = tmp_path_factory.mktemp("samples")
+    write_samples(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the in-process runs of the whole test session."""
+    import ray
+
+    from datakit.runner import init_ray
+    from datakit.spec import RayConfig
+
+    init_ray(RayConfig(num_cpus=2), progress=False)
+    yield ray
+    ray.shutdown()
