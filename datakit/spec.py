@@ -79,9 +79,9 @@ class PipelineSpec(BaseModel):
         return [s.stage for s in self.stages]
 
     def config_hash(self) -> str:
-        """Hash of everything that shapes the output (not inputs, output path, Ray or resources)."""
+        """Hash of everything that shapes the samples (not inputs, output, sharding, Ray or resources)."""
         knobs = {"num_cpus", "num_gpus", "batch_size", "concurrency"}
-        d = self.model_dump(mode="json", exclude={"input", "output", "ray"})
+        d = self.model_dump(mode="json", exclude={"input", "output", "ray", "shard"})
         d["stages"] = [{k: v for k, v in s.items() if k not in knobs} for s in d["stages"]]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
