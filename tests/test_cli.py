@@ -1,0 +1,117 @@
+"""The `datakit` command as users run it: help, bad input, broken videos, a killed run."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, make_bad_inputs
+from datakit import shards
+
+DATAKIT = [sys.executable, "-m", "datakit.cli"]
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env["RAY_AUTH_MODE"] = "disabled"
+    return env
+
+
+def datakit(*args, timeout=300):
+    return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=REPO)
+
+
+def test_every_verb_has_help():
+    assert "run" in datakit("--help").stdout
+    for verb in ("run", "verify", "stats", "samples"):
+        r = datakit(verb, "--help")
+        assert r.returncode == 0 and "usage: datakit " + verb in r.stdout
+
+
+def test_bad_invocations_fail_with_one_line(tmp_path):
+    r = datakit("run", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and r.stderr.strip().startswith("datakit: error: pipeline spec")
+    r = datakit("run", "pipelines/demo.yaml", "--set", "split.frames=20", "--output", str(tmp_path / "o"))
+    assert r.returncode == 2 and "split.frames: Value error, must be 4k+1" in r.stderr
+    r = datakit("run", "pipelines/demo.yaml", "--input", str(tmp_path / "nothing"), "--output", str(tmp_path / "o"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = datakit("stats", str(tmp_path / "nothing"))
+    assert r.returncode == 2
+
+
+def _keys(out):
+    return [r["key"] for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
+
+
+def _spans(out):
+    return sorted((os.path.basename(r["source_uri"]), r["start_frame"], r["end_frame"])
+                  for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u))
+
+
+@pytest.mark.slow
+def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_path):
+    inp = tmp_path / "in"
+    bad = make_bad_inputs(inp)
+    for name in ("bikes.mp4", "carphone_pristine.mp4"):
+        shutil.copy(sample_dir / name, inp / name)
+    out = tmp_path / "out"
+    r = datakit("run", "pipelines/demo.yaml", "--input", str(inp), "--output", str(out), "-q",
+                "--set", "shard.max_samples=3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    by_file = {os.path.basename(x["source_uri"]): x for x in rejects}
+    assert set(by_file) == {p.name for p in bad.values()}
+    assert by_file["zero_byte.mp4"]["reason"] == "unreadable"
+    assert by_file["not_video.mp4"]["reason"] == "unreadable"
+    assert by_file["truncated.mp4"]["reason"] == "unreadable"
+    assert by_file["audio_only.mp4"]["reason"] == "no_video_stream"
+    assert by_file["one_frame.mp4"]["reason"] == "too_short" and by_file["one_frame.mp4"]["stage"] == "split"
+    assert all(x["detail"] for x in rejects)
+    # every clip of the good videos is there: the same spans a run on them alone makes
+    only_good = tmp_path / "good"
+    only_good.mkdir()
+    for name in ("bikes.mp4", "carphone_pristine.mp4"):
+        shutil.copy(sample_dir / name, only_good / name)
+    r2 = datakit("run", "pipelines/demo.yaml", "--input", str(only_good), "--output", str(tmp_path / "out2"), "-q")
+    assert r2.returncode == 0
+    assert _spans(out) == _spans(tmp_path / "out2") and len(_spans(out)) == 8
+    v = datakit("verify", str(out), "-q")
+    assert v.returncode == 0 and v.stdout.startswith("OK")
+    s = datakit("stats", str(out))
+    assert "unreadable" in s.stdout and "no_video_stream" in s.stdout
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_clean_key_set(sample_dir, tmp_path):
+    out = tmp_path / "out"
+    cmd = [*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out), "-q",
+           "--set", "shard.max_samples=1"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and not list(out.glob("demo-*.parquet")):
+            assert proc.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.05)
+        assert list(out.glob("demo-*.parquet")), "no shard was committed in time"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)       # the driver and the local Ray it started
+        proc.wait()
+    assert not (out / "summary.json").exists(), "the run finished before the kill"
+    partial = _keys(out)
+    assert 1 <= len(partial) < 12
+    r = datakit("run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out), "-q",
+                "--set", "shard.max_samples=1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    keys = _keys(out)
+    assert len(keys) == len(set(keys)) == 12
+    assert set(partial) <= set(keys)
+    # the same set a clean, uninterrupted run makes
+    clean = tmp_path / "clean"
+    assert datakit("run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(clean), "-q").returncode == 0
+    assert sorted(keys) == sorted(_keys(clean))
+    assert datakit("verify", str(out), "-q").returncode == 0
