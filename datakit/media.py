@@ -219,11 +219,13 @@ def encode(
     lossless: bool = False,
     bitrate: int | None = None,
     pix_fmt: str | None = None,
+    threads: int | None = None,
 ) -> bytes:
     """Encode ``(T, H, W, 3)`` uint8 RGB frames as one MP4 stream in memory.
 
     ``lossless=True`` stores RGB exactly (libx264rgb, qp 0): decoding gives back the
-    input bytes, so a stored LR adds no artifacts of its own.
+    input bytes, so a stored LR adds no artifacts of its own. ``threads`` fixes the
+    encoder's thread count (the default, 0, lets FFmpeg pick from the core count).
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -252,6 +254,8 @@ def encode(
             if bitrate is not None:
                 stream.bit_rate = int(bitrate)
         stream.width, stream.height = w, h
+        if threads is not None:
+            stream.codec_context.thread_count = threads
         for i in range(t):
             vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
             vf.pts = i
