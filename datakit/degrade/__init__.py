@@ -2,9 +2,13 @@
 
 A degradation draws its parameters for one clip as a small frozen dataclass
 (``sample``), then applies them (``apply``). The parameters are recorded into the
-sample's json, so every LR can be explained and reproduced. Stages that make LR
-(``degrade`` now, ``sdedit`` and ``synthetic`` later) chain these and store the
-result losslessly as ``lr.mp4``.
+sample's json, so every LR can be explained and reproduced (``params_from_dict``
+rebuilds them). Stages that make LR (``synthetic``, after ``sdedit`` when a pipeline
+has it) chain these and store the result losslessly as ``lr.mp4``.
+
+Profiles: ``bicubic`` (the classic BI downscale) and the second-order chains
+``realesrgan``, ``realbasicvsr``, ``light``, ``heavy`` (see ``profiles.py``), whose
+ranges and probabilities a pipeline can override (``make(..., overrides=...)``).
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .bicubic import Bicubic, BicubicParams
+from .chain import ChainParams, SecondOrder
+from .profiles import Heavy, Light, RealBasicVSR, RealESRGAN
 
 
 class Degradation(Protocol):
@@ -22,26 +28,40 @@ class Degradation(Protocol):
     def sample(self, rng: np.random.Generator, num_frames: int) -> Any:
         """Draw this clip's parameters (a frozen dataclass)."""
 
-    def apply(self, frames: np.ndarray, params: Any) -> np.ndarray:
-        """Degrade ``(T, H, W, 3)`` uint8 frames; pure: same input and params, same output."""
+    def apply(self, frames: np.ndarray, params: Any, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Degrade ``(T, H, W, 3)`` uint8 frames to ``size`` = (width, height), default input / scale.
+
+        Pure: same input and params, same output.
+        """
 
 
-#: Profiles selectable from a pipeline's ``degrade`` stage, by name.
+#: Profiles selectable from a pipeline's ``synthetic`` stage, by name.
 PROFILES: dict[str, type] = {
     "bicubic": Bicubic,
+    "realesrgan": RealESRGAN,
+    "realbasicvsr": RealBasicVSR,
+    "light": Light,
+    "heavy": Heavy,
 }
 
 
-def make(profile: str, scale: int) -> Degradation:
+def make(profile: str, scale: int, overrides: dict | None = None) -> Degradation:
+    """The named profile at ``scale``, with ``overrides`` (nested mapping) applied and validated."""
     try:
         cls = PROFILES[profile]
     except KeyError:
-        raise ValueError(f"unknown degradation profile {profile!r}; allowed: {', '.join(PROFILES)}")
-    return cls(scale=scale)
+        raise ValueError(f"unknown degradation profile {profile!r}; allowed: {', '.join(PROFILES)}") from None
+    return cls(scale=scale, overrides=overrides)
 
 
 def params_dict(params: Any) -> dict:
     return asdict(params)
 
 
-__all__ = ["Degradation", "PROFILES", "make", "params_dict", "Bicubic", "BicubicParams"]
+def params_from_dict(profile: str, data: dict) -> Any:
+    """Rebuild drawn parameters from their json form (``params_dict``)."""
+    return PROFILES[profile].params_from_dict(data)
+
+
+__all__ = ["Degradation", "PROFILES", "make", "params_dict", "params_from_dict", "Bicubic", "BicubicParams",
+           "ChainParams", "SecondOrder", "RealESRGAN", "RealBasicVSR", "Light", "Heavy"]

@@ -17,21 +17,27 @@ class BicubicParams:
     scale: int
 
 
-def bicubic_downscale(frames: np.ndarray, scale: int) -> np.ndarray:
-    """Downscale every frame by ``scale`` with antialiased bicubic; sizes are floored."""
+def bicubic_downscale(frames: np.ndarray, scale: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Downscale every frame by ``scale`` (sizes floored) or to ``size`` = (width, height)."""
     t, h, w, _ = frames.shape
-    size = (max(1, w // scale), max(1, h // scale))
+    size = tuple(size) if size is not None else (max(1, w // scale), max(1, h // scale))
     return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BICUBIC)) for f in frames])
 
 
 class Bicubic:
     name = "bicubic"
 
-    def __init__(self, scale: int = 4):
+    def __init__(self, scale: int = 4, overrides: dict | None = None):
+        if overrides:
+            raise ValueError("overrides: the bicubic profile has no parameters to override")
         self.scale = scale
 
     def sample(self, rng: np.random.Generator, num_frames: int) -> BicubicParams:
         return BicubicParams(scale=self.scale)
 
-    def apply(self, frames: np.ndarray, params: BicubicParams) -> np.ndarray:
-        return bicubic_downscale(frames, params.scale)
+    def apply(self, frames: np.ndarray, params: BicubicParams, size: tuple[int, int] | None = None) -> np.ndarray:
+        return bicubic_downscale(frames, params.scale, size)
+
+    @staticmethod
+    def params_from_dict(data: dict) -> BicubicParams:
+        return BicubicParams(**data)

@@ -1,16 +1,29 @@
 """synthetic: make (or further degrade) the LR clip with a degradation profile.
 
-Reads the current ``lr.mp4`` if an earlier LR stage made one, else ``hr.mp4``;
-writes ``lr.mp4`` losslessly and appends the drawn parameters to ``degradations``.
-Each clip's random stream is seeded by (``seed``, clip id): reruns are identical.
+Reads the current ``lr.mp4`` if an earlier LR stage (``sdedit``) made one, else
+``hr.mp4``; writes ``lr.mp4`` losslessly at the HR size / ``scale`` and appends every
+drawn parameter to ``degradations`` in the sample json. Each clip's random stream is
+seeded by (``seed``, clip id): reruns give byte-identical LR.
+
+``overrides`` changes the profile's ranges and probabilities, nested as the profile's
+config (``datakit/degrade/config.py``)::
+
+    - stage: synthetic
+      profile: realbasicvsr
+      scale: 4
+      overrides:
+        order1: {noise: {sigma: [1, 15], gray_prob: 0.2}}
+        final: {video: {bitrate: [2e4, 1e5], codecs: [libx264], codec_probs: [1]}}
+
+or from the command line: ``--set synthetic.overrides.order1.noise.sigma=[1,15]``.
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .. import degrade, media
 from ..records import Record
@@ -22,10 +35,26 @@ class SyntheticConfig(StageConfig):
     profile: Literal[tuple(degrade.PROFILES)] = Field("bicubic", description="degradation profile")  # type: ignore[valid-type]
     scale: int = Field(4, ge=1, le=16, description="HR size / LR size")
     seed: int = Field(0, description="base seed; each clip's seed is derived from it and the clip id")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="profile parameters to change, nested as the profile's config, "
+                    "e.g. {order1: {noise: {sigma: [1, 15]}}}")
+
+    @model_validator(mode="after")
+    def _valid_overrides(self):
+        degrade.make(self.profile, self.scale, self.overrides)  # ValueError("overrides.a.b: why")
+        return self
 
 
 def clip_seed(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little") >> 1
+
+
+def lr_size(meta: dict, frames: np.ndarray, scale: int) -> tuple[int, int]:
+    """LR (width, height): the HR size / scale (from the json), else the input's size / scale."""
+    hr = meta.get("hr") or {}
+    w, h = hr.get("width") or frames.shape[2], hr.get("height") or frames.shape[1]
+    return max(1, w // scale), max(1, h // scale)
 
 
 class Synthetic(Stage):
@@ -34,7 +63,7 @@ class Synthetic(Stage):
     Config = SyntheticConfig
 
     def setup(self) -> None:
-        self.degradation = degrade.make(self.config.profile, self.config.scale)
+        self.degradation = degrade.make(self.config.profile, self.config.scale, self.config.overrides)
 
     def process_batch(self, records: list[Record]) -> list[Record]:
         cfg: SyntheticConfig = self.config
@@ -42,10 +71,11 @@ class Synthetic(Stage):
             frames = media.decode(r.media.get("lr.mp4") or r.media["hr.mp4"])
             seed = clip_seed(cfg.seed, r.key)
             params = self.degradation.sample(np.random.default_rng(seed), frames.shape[0])
-            lr = self.degradation.apply(frames, params)
+            lr = self.degradation.apply(frames, params, size=lr_size(r.meta, frames, cfg.scale))
             r.media["lr.mp4"] = media.encode(lr, r.meta["fps"], lossless=True)
             r.meta.setdefault("degradations", []).append(
-                {"stage": self.name, "profile": cfg.profile, "seed": seed, "params": degrade.params_dict(params)})
+                {"stage": self.name, "profile": cfg.profile, "seed": seed, "overrides": cfg.overrides,
+                 "params": degrade.params_dict(params)})
             r.meta["lr"] = {"width": int(lr.shape[2]), "height": int(lr.shape[1]), "frames": int(lr.shape[0]),
                             "codec": "libx264rgb", "lossless": True}
         return records

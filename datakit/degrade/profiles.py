@@ -1,0 +1,91 @@
+"""The named degradation profiles a pipeline selects with ``profile:``.
+
+* ``realesrgan`` - Real-ESRGAN's second-order model with the published settings
+  (``train_realesrnet_x4plus``): drawn once per clip, the same on every frame (noise
+  fields excepted); final group = [resize + sinc] and JPEG in random order.
+* ``realbasicvsr`` - RealBasicVSR's video version: the same ranges with a per-frame
+  random walk, JPEG in both orders, video compression after order 1 and, in random
+  order with [resize + sinc], at the end.
+* ``light`` - for LR that already went through SDEdit (light): one order with milder
+  ranges, a sinc half the time, video compression half the time at higher bit rates.
+* ``heavy`` - ``realbasicvsr`` with the second blur always on, lower JPEG qualities in
+  order 1 and lower final bit rates.
+
+``light`` and ``heavy`` are datakit presets, not published settings; every range of
+every profile can be overridden from the pipeline YAML (``overrides:``).
+"""
+from __future__ import annotations
+
+from .chain import SecondOrder
+from .config import (PI, BlurConfig, ChainConfig, FinalConfig, JpegConfig, NoiseConfig, OrderConfig,
+                     ResizeConfig, VideoConfig, override)
+
+#: RealBasicVSR's per-frame walk steps for blur kernels.
+KERNEL_WALK = dict(sigma_step=0.02, rotation_step=0.31416, betag_step=0.05, betap_step=0.1, omega_step=0.0628)
+
+REALESRGAN = ChainConfig(
+    order1=OrderConfig(),
+    order2=OrderConfig(
+        blur=BlurConfig(prob=0.8, sigma=(0.2, 1.5)),
+        resize=ResizeConfig(direction_probs=(0.3, 0.4, 0.3), scale=(0.3, 1.2)),
+        noise=NoiseConfig(sigma=(1.0, 25.0), poisson_scale=(0.05, 2.5)),
+        jpeg=JpegConfig(prob=0.0)),
+    final=FinalConfig(jpeg=JpegConfig(quality=(30.0, 95.0))),
+)
+
+REALBASICVSR = ChainConfig(
+    order1=OrderConfig(
+        blur=BlurConfig(**KERNEL_WALK),
+        resize=ResizeConfig(step=0.015),
+        noise=NoiseConfig(sigma_step=0.1, poisson_step=0.005),
+        jpeg=JpegConfig(step=3.0),
+        video=VideoConfig(prob=1.0)),
+    order2=OrderConfig(
+        blur=BlurConfig(prob=0.8, sigma=(0.2, 1.5), **KERNEL_WALK),
+        resize=ResizeConfig(direction_probs=(0.3, 0.4, 0.3), scale=(0.3, 1.2), step=0.03),
+        noise=NoiseConfig(sigma=(1.0, 25.0), poisson_scale=(0.05, 2.5), sigma_step=0.1, poisson_step=0.005),
+        jpeg=JpegConfig(step=3.0)),
+    final=FinalConfig(
+        sinc=BlurConfig(prob=0.8, sinc_prob=1.0, omega=(PI / 3, PI), omega_step=0.0628),
+        jpeg=JpegConfig(prob=0.0),
+        video=VideoConfig(prob=1.0)),
+)
+
+LIGHT = ChainConfig(
+    order1=OrderConfig(
+        blur=BlurConfig(sigma=(0.2, 1.5), **KERNEL_WALK),
+        resize=ResizeConfig(scale=(0.5, 1.2), step=0.015),
+        noise=NoiseConfig(sigma=(1.0, 10.0), poisson_scale=(0.05, 1.0), sigma_step=0.1, poisson_step=0.005),
+        jpeg=JpegConfig(quality=(60.0, 95.0), step=3.0)),
+    order2=OrderConfig(prob=0.0),
+    final=FinalConfig(
+        sinc=BlurConfig(prob=0.5, sinc_prob=1.0, omega=(PI / 2, PI), omega_step=0.0628),
+        jpeg=JpegConfig(prob=0.0),
+        video=VideoConfig(prob=0.5, bitrate=(3e4, 1e5))),
+)
+
+HEAVY = override(REALBASICVSR, {
+    "order1": {"jpeg": {"quality": [30, 80]}},
+    "order2": {"blur": {"prob": 1.0}},
+    "final": {"video": {"bitrate": [1e4, 4e4]}},
+})
+
+
+class RealESRGAN(SecondOrder):
+    name = "realesrgan"
+    defaults = REALESRGAN
+
+
+class RealBasicVSR(SecondOrder):
+    name = "realbasicvsr"
+    defaults = REALBASICVSR
+
+
+class Light(SecondOrder):
+    name = "light"
+    defaults = LIGHT
+
+
+class Heavy(SecondOrder):
+    name = "heavy"
+    defaults = HEAVY
