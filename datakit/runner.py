@@ -90,6 +90,14 @@ def stage_task(batch: pa.Table, config: StageConfig, skip: frozenset[str]) -> pa
     return _encode(run_stage(stage, _decode(batch), skip))
 
 
+def _named_task(stage: str):
+    """``stage_task`` under the stage's name, so Ray's progress shows ``MapBatches(split)``."""
+    def fn(batch: pa.Table, config: StageConfig, skip: frozenset[str]) -> pa.Table:
+        return stage_task(batch, config, skip)
+    fn.__name__ = fn.__qualname__ = stage
+    return fn
+
+
 # ---------------------------------------------------------------- the job
 
 def init_ray(cfg: RayConfig, progress: bool = True) -> None:
@@ -109,6 +117,7 @@ def init_ray(cfg: RayConfig, progress: bool = True) -> None:
     ctx.enable_progress_bars = progress
     ctx.execution_options.preserve_order = False
     ctx.print_on_execution_start = False
+    ctx.enable_progress_bar_name_truncation = False
 
 
 @dataclass
@@ -147,12 +156,13 @@ def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> 
                 common["num_gpus"] = cfg.num_gpus
             if STAGES[cfg.stage].uses_model:
                 size = cfg.concurrency or 1
-                ds = ds.map_batches(StageActor, fn_constructor_kwargs={"config": cfg, "skip": skip},
+                actor = type(cfg.stage, (StageActor,), {})   # named for Ray's progress display
+                ds = ds.map_batches(actor, fn_constructor_kwargs={"config": cfg, "skip": skip},
                                     compute=ray.data.ActorPoolStrategy(size=size), **common)
             else:
                 if cfg.concurrency:
                     common["concurrency"] = cfg.concurrency
-                ds = ds.map_batches(stage_task, fn_kwargs={"config": cfg, "skip": skip}, **common)
+                ds = ds.map_batches(_named_task(cfg.stage), fn_kwargs={"config": cfg, "skip": skip}, **common)
         for batch in ds.iter_batches(batch_size=1, batch_format="pyarrow", prefetch_batches=2):
             for rec in _decode(batch):
                 writer.add(rec)
