@@ -220,12 +220,14 @@ def encode(
     bitrate: int | None = None,
     pix_fmt: str | None = None,
     threads: int | None = None,
+    options: dict[str, str] | None = None,
 ) -> bytes:
     """Encode ``(T, H, W, 3)`` uint8 RGB frames as one MP4 stream in memory.
 
     ``lossless=True`` stores RGB exactly (libx264rgb, qp 0): decoding gives back the
     input bytes, so a stored LR adds no artifacts of its own. ``threads`` fixes the
-    encoder's thread count (the default, 0, lets FFmpeg pick from the core count).
+    encoder's thread count (the default, 0, lets FFmpeg pick from the core count);
+    ``options`` adds encoder options (e.g. ``{"x264-params": "mbtree=0"}``).
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -250,6 +252,7 @@ def encode(
                 opts["preset"] = preset
                 if crf is not None and bitrate is None:
                     opts["crf"] = str(crf)
+            opts.update(options or {})
             stream.options = opts
             if bitrate is not None:
                 stream.bit_rate = int(bitrate)
