@@ -84,7 +84,7 @@ class VideoParams:
     applied: bool = False
     codec: str = ""
     bitrate: int = 0          # bits per frame at the LR size (scaled by area elsewhere)
-    preset: str = ""          # x264/x265 preset (configured, not drawn)
+    preset: str = ""          # x264 preset (configured, not drawn)
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ class VideoConfig:
     codecs: tuple[str, ...] = ("libx264", "mpeg4")
     codec_probs: tuple[float, ...] = (2 / 3, 1 / 3)   # RealBasicVSR: libx264, h264 (= libx264), mpeg4
     bitrate: tuple[float, float] = (1e4, 1e5)
-    preset: str = "medium"   # libx264/libx265 speed preset (the encoder's default, as in the reference)
+    preset: str = "medium"   # libx264 speed preset (the encoder's default, as in the reference)
 
     def __post_init__(self):
         _prob("prob", self.prob)

@@ -16,7 +16,7 @@ from .. import media
 #: Interpolation of each resize mode (OpenCV's, as in the RealBasicVSR code).
 RESIZE_MODES = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 #: Codecs the video-compression step accepts (PyAV/FFmpeg encoder names).
-VIDEO_CODECS = ("libx264", "mpeg4", "libx265")
+VIDEO_CODECS = ("libx264", "mpeg4")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 #: Kernels up to this size are applied by direct correlation; larger ones through the FFT.
 DIRECT_MAX = 11
@@ -152,9 +152,12 @@ def video_compress(frames: np.ndarray, codec: str, bits_per_frame: float, preset
 
     One stream, so motion-compensated (inter-frame) artifacts are real and shared
     between frames. The stream is timed at 1 frame per second, as RealBasicVSR does:
-    the bit rate in bits/s is the budget per frame. Encoding is single-threaded so the
-    bytes do not depend on the machine's core count. Odd or tiny sizes are padded by
+    the bit rate in bits/s is the budget per frame. Odd or tiny sizes are padded by
     edge replication for 4:2:0 and cropped back.
+
+    Reproducibility: encoding is single-threaded, so the bytes do not depend on the
+    machine's core count, and x264's macroblock-tree rate control is off: with it on,
+    the bundled libx264 gives different bytes from run to run on the same input.
     """
     x = quantize(frames)
     n, h, w, _ = x.shape
@@ -162,7 +165,7 @@ def video_compress(frames: np.ndarray, codec: str, bits_per_frame: float, preset
     if (ph, pw) != (h, w):
         x = np.pad(x, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
     data = media.encode(x, 1, codec=codec, crf=None, preset=preset, bitrate=max(1000, int(round(bits_per_frame))),
-                        threads=1)
+                        threads=1, options={"x264-params": "mbtree=0"} if codec == "libx264" else None)
     y = media.decode(data)
     if y.shape[0] != n:
         raise RuntimeError(f"video compression returned {y.shape[0]} of {n} frames")
