@@ -103,6 +103,30 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from . import fsio
+    from .report import ReportOptions, WhereError, build_site, compile_where
+
+    if not fsio.is_dir(args.output):
+        return _fail(f"{args.output} is not a datakit output directory")
+    if args.where:
+        try:
+            compile_where(args.where)
+        except WhereError as e:
+            return _fail(str(e))
+    opts = ReportOptions(samples=args.samples, task=args.task, where=args.where)
+    if args.quiet:
+        res = build_site(args.output, args.html, opts)
+    else:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="inspect", unit="sample", file=sys.stderr)
+        res = build_site(args.output, args.html, opts, on_sample=lambda key: bar.update(1))
+        bar.close()
+    print(f"wrote {res['samples']} sample pages and {res['rejects']} rejects to {res['dir']}/index.html")
+    return 0
+
+
 def cmd_samples(args) -> int:
     from .samples import write_samples
 
@@ -151,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=cmd_stats)
 
+    i = sub.add_parser("inspect", help="write a static HTML report: HR | LR | references, scores, rejects",
+                       description="Write a self-contained static site (open DIR/index.html, or serve DIR): "
+                                   "per-stage counters, rejects by reason with a gallery, histograms of every "
+                                   "score with the filter thresholds, and one page per sample.")
+    i.add_argument("output", help="output root")
+    i.add_argument("--html", required=True, metavar="DIR", help="folder to write the site into")
+    i.add_argument("--samples", type=int, default=50, metavar="N", help="sample pages to write (default 50)")
+    i.add_argument("--task", choices=["t2v", "mi2v", "edit"], help="only samples of this task")
+    i.add_argument("--where", metavar="EXPR",
+                   help='only samples matching, e.g. "scores.musiq > 40 and source.height >= 720"')
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=cmd_inspect)
+
     sm = sub.add_parser("samples", help="copy the bundled real sample videos (with captions) into a folder")
     sm.add_argument("dest", nargs="?", default="data/samples", help="destination folder (default: data/samples)")
     sm.set_defaults(func=cmd_samples)
@@ -159,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    level = logging.DEBUG if args.verbose else logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    logging.basicConfig(level=level,
                         format="%(levelname)s %(name)s: %(message)s")
     return args.func(args)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ import webdataset as wds
 from . import __version__, fsio
 from .records import Record
 from .spec import FORMAT_VERSION, PipelineSpec
+
+log = logging.getLogger("datakit")
 
 # meta keys that are working state, not part of the sample json
 _PRIVATE_META = {"manifest_caption", "caption"}
@@ -230,6 +233,10 @@ class ShardWriter:
 
     def _add_reject(self, rec: Record) -> None:
         m = rec.meta
+        # unexpected errors are worth a line even without -v; expected rejects are counted in stats
+        log.log(logging.WARNING if rec.reject.reason == "error" else logging.DEBUG,
+                "reject at stage %s (%s): %s: %s", rec.reject.stage, rec.reject.reason,
+                m.get("source_uri"), rec.reject.detail)
         self.rejects.append({
             "key": rec.key, "source_uri": m.get("source_uri"), "source_id": m.get("source_id"),
             "source_clips": m.get("source_clips"), "start_frame": m.get("start_frame"),
