@@ -39,14 +39,16 @@ def clip():
 
 # ---- operations --------------------------------------------------------------------------------
 
-def test_fft_blur_matches_direct_correlation(clip):
+def test_every_blur_path_matches_direct_correlation(clip):
     x = clip[:3].astype(np.float32)
-    for size in (7, 15, 21):
-        ks = K.make("aniso", size, np.array([1.0, 2.0, 2.5]), np.array([0.5, 1.5, 0.7]), np.array([0.3, -1.0, 2.0]))
-        y = ops.blur(x, ks.astype(np.float32))
+    sx, sy, th = np.array([1.0, 2.0, 2.5]), np.array([0.5, 1.5, 0.7]), np.array([0.3, -1.0, 2.0])
+    for family, size in (("aniso", 7), ("aniso", 15), ("plateau_aniso", 21), ("iso", 21), ("sinc", 13)):
+        ks = K.make(family, size, sx, sy, th, np.array([1.2, 1.5, 2.0]), omega=np.array([1.0, 2.0, 3.0]))
+        y = ops.blur(x, ks.astype(np.float32))  # separable (iso), direct (7) or FFT paths
         for i in range(3):
             ref = cv2.filter2D(x[i], -1, ks[i].astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
             np.testing.assert_allclose(y[i], ref, atol=2e-3)
+    assert ops._separable(K.gaussian(21, 2.0)) is not None and ops._separable(K.gaussian(21, 2.0, 1.0, 0.5)) is None
     # a blur lowers high frequencies: neighbouring pixels get closer
     y = ops.blur(x, K.gaussian(13, 2.0).astype(np.float32))
     assert np.abs(np.diff(y, axis=2)).mean() < 0.5 * np.abs(np.diff(x, axis=2)).mean()

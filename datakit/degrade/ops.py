@@ -36,12 +36,22 @@ def as_float(x: np.ndarray) -> np.ndarray:
     return x if x.dtype == np.float32 else x.astype(np.float32)
 
 
+def _separable(kernel: np.ndarray, tol: float = 1e-7):
+    """``(row, column)`` 1-D factors if the kernel is rank 1 (isotropic Gaussians are), else None."""
+    u, sv, vt = np.linalg.svd(kernel.astype(np.float64))
+    if sv[1] > tol * sv[0]:
+        return None
+    r = np.sqrt(sv[0])
+    return (vt[0] * r).astype(np.float32), (u[:, 0] * r).astype(np.float32)
+
+
 def blur(frames: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     """Filter frame ``i`` with ``kernels[i]`` (``(n, k, k)``, or one ``(k, k)`` for all).
 
     Borders are reflected (``dcb|abcd|cba``). Kernels here are centrally symmetric,
-    so correlation and convolution agree. Small kernels use OpenCV's direct filter,
-    large ones a batched FFT over all frames at once (which is several times faster).
+    so correlation and convolution agree. Separable (rank-1) kernels run as two 1-D
+    passes, small kernels as OpenCV's direct filter, large ones as a batched FFT over
+    all frames at once (several times faster than direct filtering at 13x13 and up).
     """
     x = as_float(frames)
     n, h, w, c = x.shape
@@ -49,6 +59,10 @@ def blur(frames: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     if kernels.ndim == 2:
         kernels = np.broadcast_to(kernels, (n,) + kernels.shape)
     k = kernels.shape[-1]
+    factors = [_separable(kernels[i]) for i in range(n)]
+    if all(f is not None for f in factors):
+        return np.stack([cv2.sepFilter2D(x[i], -1, fx, fy, borderType=cv2.BORDER_REFLECT_101)
+                         for i, (fx, fy) in enumerate(factors)])
     if k <= DIRECT_MAX:
         return np.stack([cv2.filter2D(x[i], -1, kernels[i], borderType=cv2.BORDER_REFLECT_101)
                          for i in range(n)])
