@@ -4,10 +4,12 @@ from __future__ import annotations
 from .base import Stage, StageConfig
 from .caption import Caption
 from .extract import Extract
+from .filter import Filter
 from .probe import Probe
+from .score import Score
 from .split import Split
 from .synthetic import Synthetic
 
-STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (Probe, Caption, Split, Extract, Synthetic)}
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (Probe, Caption, Split, Extract, Score, Filter, Synthetic)}
 
 __all__ = ["STAGES", "Stage", "StageConfig"]
