@@ -71,24 +71,6 @@ def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
     return path
 
 
-def make_bad_inputs(d: Path) -> dict[str, Path]:
-    """One of every kind of broken input the foundation must reject, never crash on."""
-    from datakit.samples import sample_paths
-
-    d.mkdir(parents=True, exist_ok=True)
-    bad = {}
-    bad["zero_byte"] = d / "zero_byte.mp4"
-    bad["zero_byte"].write_bytes(b"")
-    bikes = [p for p in sample_paths() if p.name == "bikes.mp4"][0].read_bytes()
-    bad["truncated"] = d / "truncated.mp4"            # moov atom at the end: nothing readable
-    bad["truncated"].write_bytes(bikes[: len(bikes) // 3])
-    bad["not_video"] = d / "not_video.mp4"
-    bad["not_video"].write_text("this is a text file, not a video\n" * 20)
-    bad["audio_only"] = write_audio_only(d / "audio_only.mp4")
-    bad["one_frame"] = write_video(d / "one_frame.mp4", pattern_frames(1, 144, 176))
-    return bad
-
-
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """The real sample videos with caption sidecars, as `datakit samples` writes them."""

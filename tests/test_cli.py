@@ -9,7 +9,8 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, make_bad_inputs
+from badinputs import make_bad_inputs
+from conftest import REPO
 from datakit import shards
 
 DATAKIT = [sys.executable, "-m", "datakit.cli"]
@@ -114,4 +115,29 @@ def test_killed_run_resumes_to_the_clean_key_set(sample_dir, tmp_path):
     clean = tmp_path / "clean"
     assert datakit("run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(clean), "-q").returncode == 0
     assert sorted(keys) == sorted(_keys(clean))
+    assert datakit("verify", str(out), "-q").returncode == 0
+
+
+@pytest.mark.slow
+def test_every_odd_input_is_rejected_with_a_reason_or_processed(tmp_path):
+    from badinputs import make_odd_corpus
+
+    corpus = make_odd_corpus(tmp_path / "in")
+    out = tmp_path / "out"
+    r = datakit("run", "pipelines/demo.yaml", "--input", str(tmp_path / "in"), "--output", str(out), "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    rows = [x for u in shards.manifest_uris(str(out)) for x in shards.read_manifest(u)]
+    for name, (path, expected) in corpus.items():
+        rej = [x for x in rejects if x["source_uri"] == str(path)]
+        got = [x for x in rows if x["source_uri"] == str(path)]
+        if expected is None:
+            assert got and not rej, (name, rej)
+        elif expected == "partial":
+            assert got or rej, name
+            assert all(x["reason"] == "decode_error" for x in rej), (name, rej)
+        else:
+            assert not got and [x["reason"] for x in rej] == [expected], (name, rej)
+    rotated = [x for x in rows if x["source_uri"].endswith("rotated.mp4")]
+    assert rotated[0]["source"]["rotation"] == 270 and rotated[0]["hr"]["height"] > rotated[0]["hr"]["width"]
     assert datakit("verify", str(out), "-q").returncode == 0

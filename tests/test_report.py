@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, make_bad_inputs
+from badinputs import make_bad_inputs
+from conftest import REPO
 from datakit import runner, shards, spec, summary
 from datakit.report import build_site, charts, compile_where
 from datakit.report.where import WhereError

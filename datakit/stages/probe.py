@@ -14,7 +14,8 @@ class ProbeConfig(StageConfig):
     stage: Literal["probe"] = "probe"
     min_width: int = Field(64, ge=1, description="reject sources narrower than this (displayed)")
     min_height: int = Field(64, ge=1, description="reject sources lower than this (displayed)")
-    max_pixels: int = Field(8192 * 8192, ge=1, description="reject sources with more pixels per frame")
+    max_side: int = Field(8192, ge=1, description="reject sources wider or taller than this")
+    max_pixels: int = Field(4096 * 4096, ge=1, description="reject sources with more pixels per frame")
     min_duration_s: float = Field(0.0, ge=0, description="reject sources shorter than this")
 
 
@@ -34,8 +35,9 @@ class Probe(Stage):
             if info.width < cfg.min_width or info.height < cfg.min_height:
                 r.rejected(self.name, "too_small",
                            f"{info.width}x{info.height} is below {cfg.min_width}x{cfg.min_height}")
-            elif info.width * info.height > cfg.max_pixels:
-                r.rejected(self.name, "too_large", f"{info.width}x{info.height} exceeds {cfg.max_pixels} pixels")
+            elif max(info.width, info.height) > cfg.max_side or info.width * info.height > cfg.max_pixels:
+                r.rejected(self.name, "too_large",
+                           f"{info.width}x{info.height} exceeds {cfg.max_side} per side or {cfg.max_pixels} pixels")
             elif info.duration_s < cfg.min_duration_s:
                 r.rejected(self.name, "too_short", f"{info.duration_s:.2f}s is below {cfg.min_duration_s}s")
         return records
