@@ -1,0 +1,102 @@
+"""A real two-node Ray cluster on this machine: the demo job on it, and with a worker node killed mid-job."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from datakit import shards
+from datakit.verify import verify
+
+pytestmark = pytest.mark.slow
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env["RAY_AUTH_MODE"] = "disabled"
+    return env
+
+
+def _node(args: list[str], tmp: Path, name: str) -> subprocess.Popen:
+    """A Ray node in its own process group (``--block`` keeps it in the foreground)."""
+    log = open(tmp / f"{name}.log", "w")
+    return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args], env=_env(), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for_nodes(address: str, n: int, timeout: float = 120) -> None:
+    code = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+            "print(sum(1 for x in ray.nodes() if x['Alive']))")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = subprocess.run([sys.executable, "-c", code, address], env=_env(), capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip() == str(n):
+            return
+        time.sleep(1)
+    raise AssertionError(f"cluster at {address} did not reach {n} nodes")
+
+
+def _keys(out):
+    return sorted(r["key"] for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u))
+
+
+@pytest.fixture()
+def cluster(tmp_path):
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    head = _node(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+                  "--node-ip-address=127.0.0.1"], tmp_path, "head")
+    time.sleep(3)
+    worker = _node([f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1"], tmp_path, "worker")
+    try:
+        _wait_for_nodes(address, 2)
+        yield address, worker
+    finally:
+        for p in (worker, head):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
+def _run(address, inp, out, *extra, **kw):
+    cmd = [sys.executable, "-m", "datakit.cli", "run", "pipelines/demo.yaml", "--input", str(inp), "--output",
+           str(out), "--address", address, "-q", "--set", "shard.max_samples=1", *extra]
+    return subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_demo_on_two_nodes_survives_losing_a_worker(cluster, sample_dir, tmp_path):
+    address, worker = cluster
+    clean = tmp_path / "clean"
+    p = _run(address, sample_dir, clean)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err[-2000:]
+    assert len(_keys(clean)) == 12 and verify(str(clean)).ok
+
+    faulty = tmp_path / "faulty"
+    p = _run(address, sample_dir, faulty)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(faulty.glob("demo-*.parquet")) and p.poll() is None:
+        time.sleep(0.05)
+    assert p.poll() is None, "the job finished before the worker node could be killed"
+    assert list(faulty.glob("demo-*.parquet")), "no shard was committed in time"
+    os.killpg(worker.pid, signal.SIGKILL)        # the worker node, its raylet and its workers
+    worker.wait()
+    out, err = p.communicate(timeout=400)
+    assert p.returncode == 0, err[-3000:]
+    keys = _keys(faulty)
+    assert keys == _keys(clean) and len(keys) == len(set(keys))
+    assert verify(str(faulty)).ok
