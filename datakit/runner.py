@@ -110,7 +110,8 @@ def init_ray(cfg: RayConfig, progress: bool = True) -> None:
         ray.init(address=cfg.address, **kwargs)
     else:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, **kwargs)
+        # "local": always a fresh embedded Ray, never one a `ray start` left running on this machine
+        ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, **kwargs)
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
