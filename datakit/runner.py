@@ -37,6 +37,7 @@ def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozen
     live = [r for r in records if r.ok and r.key not in skip]
     if not live:
         return passthrough
+    _maybe_inject_fault(stage.name, live)
     backup = [copy.deepcopy(r) for r in live] if len(live) > 1 else None
     t0 = time.perf_counter()
     try:
@@ -55,6 +56,17 @@ def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozen
     for r in out:
         r.meta.setdefault("timings", {})[stage.name] = round(per_record, 4)
     return passthrough + [r for r in out if r.key not in skip]
+
+
+def _maybe_inject_fault(stage: str, records: list[Record]) -> None:
+    """Resilience tests only: ``DATAKIT_FAULT_INJECT=STAGE:TEXT`` kills the worker process
+    when STAGE meets a source whose URI contains TEXT (as a segfaulting decoder would)."""
+    spec = os.environ.get("DATAKIT_FAULT_INJECT")
+    if not spec or ":" not in spec:
+        return
+    where, text = spec.split(":", 1)
+    if where == stage and any(text in r.meta.get("source_uri", "") for r in records):
+        os._exit(70)
 
 
 def _decode(table: pa.Table) -> list[Record]:
@@ -119,6 +131,9 @@ def init_ray(cfg: RayConfig, progress: bool = True) -> None:
     ctx.execution_options.preserve_order = False
     ctx.print_on_execution_start = False
     ctx.enable_progress_bar_name_truncation = False
+    # a task that keeps dying drops its block instead of failing the job; the driver
+    # turns the sources it lost into `task_failed` rejects (see `run`)
+    ctx.max_errored_blocks = -1
 
 
 @dataclass
@@ -153,6 +168,8 @@ def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> 
         for cfg in spec.stages:
             common = dict(batch_size=cfg.batch_size, batch_format="pyarrow", num_cpus=cfg.num_cpus,
                           zero_copy_batch=True)
+            if not STAGES[cfg.stage].uses_model:
+                common["max_retries"] = spec.ray.max_retries   # Ray Data's default retries forever
             if cfg.num_gpus:
                 common["num_gpus"] = cfg.num_gpus
             if STAGES[cfg.stage].uses_model:
@@ -167,6 +184,12 @@ def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> 
         for batch in ds.iter_batches(batch_size=1, batch_format="pyarrow", prefetch_batches=2):
             for rec in _decode(batch):
                 writer.add(rec)
+        for rec in todo:
+            if rec.key not in writer.sources_seen:
+                log.warning("lost %s: its task kept failing", rec.meta["source_uri"])
+                writer.add(rec.rejected("ray", "task_failed",
+                                        f"the task processing this source failed {spec.ray.max_retries + 1} times "
+                                        "(worker crash, out of memory or lost node); see the Ray logs"))
     writer.close()
     wall = time.time() - t0
     summ = summary.write(state.root, run={

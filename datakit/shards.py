@@ -210,6 +210,7 @@ class ShardWriter:
         self.state = state
         self.config_hash = spec.config_hash()
         self.seen: set[str] = set()
+        self.sources_seen: set[str] = set()   # sources with at least one record delivered this run
         self.pending: list[tuple[str, dict[str, bytes], dict]] = []
         self.pending_bytes = 0
         self.rejects: list[dict] = []
@@ -218,6 +219,7 @@ class ShardWriter:
         self.shards_written: list[str] = []
 
     def add(self, rec: Record) -> None:
+        self.sources_seen.add(rec.meta.get("source_id"))
         if rec.key in self.seen or rec.key in self.state.done_keys:
             return                    # a retried task delivered it twice, or an earlier run wrote it
         self.seen.add(rec.key)

@@ -46,6 +46,8 @@ class RayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     address: str | None = Field(None, description="existing cluster (auto or HOST:PORT); default: start local Ray")
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray (default: all)")
+    max_retries: int = Field(3, ge=0, description="retries of a task whose worker died (crash, lost node) "
+                                                   "before its sources become `task_failed` rejects")
 
 
 class PipelineSpec(BaseModel):

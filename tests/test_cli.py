@@ -141,3 +141,18 @@ def test_every_odd_input_is_rejected_with_a_reason_or_processed(tmp_path):
     rotated = [x for x in rows if x["source_uri"].endswith("rotated.mp4")]
     assert rotated[0]["source"]["rotation"] == 270 and rotated[0]["hr"]["height"] > rotated[0]["hr"]["width"]
     assert datakit("verify", str(out), "-q").returncode == 0
+
+
+@pytest.mark.slow
+def test_a_source_that_keeps_killing_its_worker_becomes_a_reject(sample_dir, tmp_path):
+    out = tmp_path / "out"
+    env = dict(_env(), DATAKIT_FAULT_INJECT="extract:carphone")
+    r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
+                        "-q", "--set", "ray.max_retries=1"], capture_output=True, text=True, timeout=400, env=env,
+                       cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    assert [(os.path.basename(x["source_uri"]), x["reason"]) for x in rejects] == [
+        ("carphone_pristine.mp4", "task_failed")]
+    assert {s[0] for s in _spans(out)} == {"bikes.mp4", "bigbuckbunny.mp4"} and len(_spans(out)) == 8
+    assert datakit("verify", str(out), "-q").returncode == 0
