@@ -13,7 +13,6 @@ from conftest import REPO
 from datakit import shards
 from datakit.verify import verify
 
-pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).parent / "ray")
 
 
@@ -48,6 +47,16 @@ def _wait_for_nodes(address: str, n: int, timeout: float = 120) -> None:
     raise AssertionError(f"cluster at {address} did not reach {n} nodes")
 
 
+def test_cluster_yaml_is_a_valid_ray_launcher_config():
+    import yaml
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    cfg = prepare_config(yaml.safe_load((REPO / "cluster.yaml").read_text()))
+    validate_config(cfg)                        # Ray's own schema, the one `ray up` applies
+    assert cfg["provider"]["type"] == "local" and cfg["provider"]["worker_ips"]
+    assert any("datakit" in c for c in cfg["setup_commands"])
+
+
 def _keys(out):
     return sorted(r["key"] for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u))
 
@@ -78,6 +87,7 @@ def _run(address, inp, out, *extra, **kw):
     return subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_demo_on_two_nodes_survives_losing_a_worker(cluster, sample_dir, tmp_path):
     address, worker = cluster
     clean = tmp_path / "clean"
