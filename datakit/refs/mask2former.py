@@ -8,9 +8,9 @@ checkpoint has; ``*`` keeps every class). Panoptic checkpoints are post-processe
 into non-overlapping segments, instance checkpoints into (possibly overlapping)
 binary masks.
 
-The image processor pads each batch to a common size; the mask logits are cut back
-to each frame's own area before post-processing, so masks line up with the frame
-whatever else is in the batch.
+Frames are batched only with frames of the same size, and the mask logits are cut
+back to the frame's own area (the processor pads to a multiple of 32) before
+post-processing, so masks line up with the frame and do not depend on the batch.
 """
 from __future__ import annotations
 
@@ -146,29 +146,39 @@ class Mask2FormerSegmenter(Segmenter):
         return [(maps[k], s) for k, s in enumerate(r["segments_info"])]
 
     def segment(self, frames: Sequence[np.ndarray]) -> list[list[Instance]]:
-        torch = self._torch
-        results: list[list[Instance]] = []
+        """Frames are batched with others of the same size only, so no frame is padded to a
+        neighbour's size and its result does not depend on what else is in the batch."""
+        results: list[list[Instance] | None] = [None] * len(frames)
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(tuple(f.shape), []).append(i)
         bs = self.config.batch_size
-        for b in range(0, len(frames), bs):
-            chunk = [np.ascontiguousarray(f) for f in frames[b:b + bs]]
-            inputs = self.processor(images=chunk, return_tensors="pt")
-            pv = inputs["pixel_values"].to(self.device, self.dtype)
-            pm = inputs.get("pixel_mask")
-            with torch.inference_mode():
-                out = self.model(pixel_values=pv, pixel_mask=pm.to(self.device) if pm is not None else None)
-            padded = tuple(pv.shape[-2:])
-            for i, f in enumerate(chunk):
-                if pm is not None:
-                    valid = (int(pm[i].any(dim=1).sum()), int(pm[i].any(dim=0).sum()))
-                else:
-                    valid = padded
-                insts = []
-                for mask, info in self._post(out, i, valid, padded, f.shape[:2]):
-                    label = self.ids.get(int(info["label_id"]))
-                    if label is None:
-                        continue
-                    inst = instance_from_mask(mask, label, float(info["score"]), "mask2former")
-                    if inst is not None:
-                        insts.append(inst)
-                results.append(insts)
+        for idx in groups.values():
+            for b in range(0, len(idx), bs):
+                part = idx[b:b + bs]
+                for i, insts in zip(part, self._segment_batch([frames[i] for i in part])):
+                    results[i] = insts
+        return results  # type: ignore[return-value]
+
+    def _segment_batch(self, frames: Sequence[np.ndarray]) -> list[list[Instance]]:
+        torch = self._torch
+        chunk = [np.ascontiguousarray(f) for f in frames]
+        inputs = self.processor(images=chunk, return_tensors="pt")
+        pv = inputs["pixel_values"].to(self.device, self.dtype)
+        pm = inputs.get("pixel_mask")
+        with torch.inference_mode():
+            out = self.model(pixel_values=pv, pixel_mask=pm.to(self.device) if pm is not None else None)
+        padded = tuple(pv.shape[-2:])
+        results = []
+        for i, f in enumerate(chunk):
+            valid = (int(pm[i].any(dim=1).sum()), int(pm[i].any(dim=0).sum())) if pm is not None else padded
+            insts = []
+            for mask, info in self._post(out, i, valid, padded, f.shape[:2]):
+                label = self.ids.get(int(info["label_id"]))
+                if label is None:
+                    continue
+                inst = instance_from_mask(mask, label, float(info["score"]), "mask2former")
+                if inst is not None:
+                    insts.append(inst)
+            results.append(insts)
         return results
