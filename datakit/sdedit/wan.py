@@ -1,0 +1,172 @@
+"""Wan 2.1 text-to-video as an SDEdit base model, on diffusers.
+
+Reads a local diffusers directory (``Wan2.1-T2V-1.3B-Diffusers`` / ``-14B-Diffusers``, or the
+tiny one ``datakit models tiny`` writes): ``vae`` (``AutoencoderKLWan``), ``transformer``
+(``WanTransformer3DModel``), ``text_encoder`` (``UMT5EncoderModel``), ``tokenizer`` and
+``scheduler`` (Wan 2.1 ships ``UniPCMultistepScheduler`` with flow sigmas, shift 3.0).
+
+Facts this module relies on (SPEC §6):
+
+* H and W must be multiples of 16 (VAE ×8, patch ×2); frames 4k+1 (the VAE keeps
+  ``1 + (T − 1) // 4`` latent frames and silently drops the rest);
+* latents are normalised per channel: ``(z − latents_mean) / latents_std``;
+* prompts are cleaned (``ftfy``, HTML entities, whitespace), tokenised to
+  ``max_sequence_length`` (512 for Wan 2.1) and the embeddings past each prompt's length
+  are zeroed, as Wan's pipelines do;
+* the transformer predicts the flow velocity ``v = ε − x₀``; diffusers' schedulers step
+  ``x + (σ_next − σ)·v``.
+
+On GPU the transformer and text encoder run in bf16 and the VAE in float32 by default.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+from .. import tiny
+from .base import ModelError, VideoDiffusionModel
+
+_SUBFOLDERS = ("vae", "transformer", "text_encoder", "tokenizer", "scheduler")
+
+
+def clean_prompt(text: str) -> str:
+    """Fix mojibake, unescape HTML entities (twice, as scraped captions need) and collapse whitespace."""
+    import ftfy
+
+    text = html.unescape(html.unescape(ftfy.fix_text(text)))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def resolve_device(device: str = "auto"):
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device) -> "torch.dtype":  # noqa: F821
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
+
+
+class WanT2V(VideoDiffusionModel):
+    backend = "wan2.1"
+
+    def __init__(self, path: str | Path, device: str = "auto", dtype: str = "auto", vae_dtype: str = "float32",
+                 model_id: str | None = None, max_sequence_length: int = 512):
+        import diffusers
+        import torch
+        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+        from transformers import AutoTokenizer, UMT5EncoderModel
+
+        path = Path(path)
+        missing = [s for s in _SUBFOLDERS if not (path / s).is_dir()]
+        if missing:
+            raise ModelError(f"{path}: not a Wan diffusers directory (missing {', '.join(missing)})")
+        self.path = str(path)
+        self.model_id = model_id or path.name
+        self.synthetic = tiny.is_tiny(path)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.vae_dtype = resolve_dtype(vae_dtype, self.device)
+        self.max_sequence_length = max_sequence_length
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
+        self.text_encoder = UMT5EncoderModel.from_pretrained(
+            path / "text_encoder", dtype=self.dtype, local_files_only=True).to(self.device).eval()
+        self.transformer = WanTransformer3DModel.from_pretrained(
+            path / "transformer", torch_dtype=self.dtype, local_files_only=True).to(self.device).eval()
+        self.vae = AutoencoderKLWan.from_pretrained(
+            path / "vae", torch_dtype=self.vae_dtype, local_files_only=True).to(self.device).eval()
+        for m in (self.text_encoder, self.transformer, self.vae):
+            m.requires_grad_(False)
+
+        sched_cfg = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
+        cls_name = sched_cfg.get("_class_name")
+        self.scheduler_class = getattr(diffusers, cls_name, None)
+        if self.scheduler_class is None:
+            raise ModelError(f"{path}/scheduler: unknown scheduler class {cls_name!r}")
+        self.scheduler_config = self.scheduler_class.load_config(path / "scheduler", local_files_only=True)
+
+        vcfg = self.vae.config
+        self.spatial_multiple = 2 ** len(vcfg.temperal_downsample) * int(self.transformer.config.patch_size[1])
+        self.temporal_stride = 2 ** sum(bool(x) for x in vcfg.temperal_downsample) * int(
+            self.transformer.config.patch_size[0])
+        z = vcfg.z_dim
+        self._lat_mean = torch.tensor(vcfg.latents_mean, dtype=torch.float32).view(1, z, 1, 1, 1).to(self.device)
+        self._lat_std = torch.tensor(vcfg.latents_std, dtype=torch.float32).view(1, z, 1, 1, 1).to(self.device)
+
+    # ------------------------------------------------------------------ scheduler
+
+    def _shift_key(self) -> str | None:
+        for key in ("flow_shift", "shift"):
+            if key in self.scheduler_config:
+                return key
+        return None
+
+    def make_scheduler(self, steps: int, shift: float | None = None):
+        overrides = {}
+        if shift is not None:
+            key = self._shift_key()
+            if key is None:
+                raise ModelError(f"{self.scheduler_class.__name__} has no shift setting")
+            overrides[key] = float(shift)
+        sched = self.scheduler_class.from_config(self.scheduler_config, **overrides)
+        sched.set_timesteps(steps, device=self.device)
+        return sched
+
+    def scheduler_info(self, scheduler) -> dict:
+        key = self._shift_key()
+        return {"class": type(scheduler).__name__,
+                "shift": float(scheduler.config[key]) if key else None,
+                "prediction_type": scheduler.config.get("prediction_type"),
+                "num_train_timesteps": int(scheduler.config.get("num_train_timesteps", 1000))}
+
+    # ------------------------------------------------------------------ text
+
+    def encode_text(self, prompts: list[str]):
+        import torch
+
+        tok = self.tokenizer([clean_prompt(p) for p in prompts], padding="max_length",
+                             max_length=self.max_sequence_length, truncation=True, add_special_tokens=True,
+                             return_attention_mask=True, return_tensors="pt")
+        ids, mask = tok.input_ids.to(self.device), tok.attention_mask.to(self.device)
+        with torch.inference_mode():
+            emb = self.text_encoder(ids, mask).last_hidden_state
+        # positions past each prompt's length are zero, not the encoder's padding states
+        return (emb * mask.unsqueeze(-1).to(emb.dtype)).to(self.dtype)
+
+    # ------------------------------------------------------------------ video
+
+    def encode_video(self, video):
+        import torch
+
+        with torch.inference_mode():
+            z = self.vae.encode(video.to(self.device, self.vae_dtype)).latent_dist.mode()
+        return (z.float() - self._lat_mean) / self._lat_std
+
+    def decode_video(self, latents):
+        import torch
+
+        z = latents.float() * self._lat_std + self._lat_mean
+        with torch.inference_mode():
+            out = self.vae.decode(z.to(self.vae_dtype)).sample
+        return out.float().clamp(-1, 1)
+
+    def predict(self, latents, timesteps, text):
+        import torch
+
+        with torch.inference_mode():
+            out = self.transformer(hidden_states=latents.to(self.dtype), timestep=timesteps,
+                                   encoder_hidden_states=text, return_dict=False)[0]
+        return out.float()

@@ -1,0 +1,129 @@
+"""sdedit: the intermediate LR x' made by the text-to-video base model (SPEC §3.7; paper §3.3, A.4).
+
+Each clip's ``hr.mp4`` (or an earlier ``lr.mp4``) is resized to a base resolution the model
+generates directly, VAE-encoded, noised to the start of step N − k of an N-step schedule
+(k uniform in ``[K1, K2]``, drawn per clip), denoised for exactly k steps with the clip's
+caption and decoded. The result is stored losslessly as ``lr.mp4`` at the base resolution
+with the clip's frame count; ``synthetic`` then degrades it further. Every setting (model id,
+N, k, σ_start, guidance, shift, seed, base size) goes to ``meta["sdedit"]`` and to the
+``degradations`` list. Clips made with a tiny random model are flagged ``synthetic_models``.
+
+Runs as a Ray actor pool; each actor loads the model once. On a GPU cluster give every
+actor a whole GPU and size the pool to the GPUs::
+
+    - stage: sdedit
+      model: /models/Wan2.1-T2V-1.3B-Diffusers   # local diffusers directory
+      preset: light            # k in [3, 7] of 50; heavy: [13, 17]; or k_range: [K1, K2]
+      steps: 50
+      guidance: 5.0
+      num_gpus: 1              # default 0 (CPU); set 1 per actor on GPU machines
+      concurrency: 8           # actors = GPUs to use
+      batch_size: 4            # clips per call; clips of one base shape share transformer calls
+
+``device: auto`` picks CUDA when the actor sees a GPU; the transformer and text encoder then
+run in bf16 (``dtype``), the VAE in float32 (``vae_dtype``). The CPU path works for small
+models (the tiny one of ``datakit models tiny``); a 1.3B model on CPU is impractically slow.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .. import media
+from ..records import Record
+from .base import Stage, StageConfig
+
+
+class SDEditConfig(StageConfig):
+    stage: Literal["sdedit"] = "sdedit"
+    model: str = Field(description="local diffusers directory of the text-to-video base model")
+    backend: str = Field("auto", description="SDEdit backend (auto: from model_index.json; known: wan2.1)")
+    model_id: str | None = Field(None, description="id recorded in the json (default: the directory name)")
+    preset: Literal["light", "heavy"] = Field("light", description="k range preset (per 50 steps, scaled to steps)")
+    k_range: tuple[int, int] | None = Field(None, description="[K1, K2]: k is uniform on these integers; wins over preset")
+    steps: int = Field(50, ge=1, le=1000, description="N: steps of the full schedule")
+    guidance: float = Field(5.0, ge=0, description="classifier-free guidance scale (> 1 doubles the compute)")
+    shift: float | None = Field(None, gt=0, description="scheduler shift (default: the model's, Wan 2.1: 3.0)")
+    negative_prompt: str = Field("", description="prompt of the unconditional branch")
+    seed: int = Field(0, description="base seed; each clip's seed is derived from it and the clip id")
+    base_area: int | None = Field(832 * 480, ge=256, description="pixels of the base resolution, aspect kept")
+    base_width: int | None = Field(None, ge=16, description="fixed base width (with or without base_height)")
+    base_height: int | None = Field(None, ge=16, description="fixed base height (with or without base_width)")
+    max_sequence_length: int = Field(512, ge=8, description="text tokens (Wan 2.1: 512)")
+    device: str = Field("auto", description="auto (cuda if visible), cpu, cuda[:N]")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="denoiser and text encoder dtype (auto: bf16 on GPU, float32 on CPU)")
+    vae_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    member: Literal["auto", "hr.mp4", "lr.mp4"] = Field(
+        "auto", description="input member (auto: lr.mp4 if an earlier LR stage made one, else hr.mp4)")
+
+    @model_validator(mode="after")
+    def _valid(self):
+        from ..sdedit.core import k_range
+
+        k_range(self.preset, self.k_range, self.steps)   # ValueError names the problem
+        if not (self.base_area or self.base_width or self.base_height):
+            raise ValueError("give base_area, or base_width and/or base_height")
+        return self
+
+
+class SDEdit(Stage):
+    name = "sdedit"
+    requires = ("extract",)
+    uses_model = True
+    Config = SDEditConfig
+
+    @classmethod
+    def preflight(cls, cfg: SDEditConfig) -> list[str]:
+        """Problems that would fail every clip (a missing model directory), checked up front."""
+        from ..sdedit.base import ModelError, detect_backend
+
+        p = Path(cfg.model)
+        if not p.is_dir():
+            return [f"sdedit: model directory {cfg.model} not found "
+                    f"(write a tiny test model with `datakit models tiny DIR`)"]
+        if cfg.backend == "auto":
+            try:
+                detect_backend(p)
+            except ModelError as e:
+                return [f"sdedit: {e}"]
+        return []
+
+    def setup(self) -> None:
+        from ..sdedit import SDEditor, SDEditParams, load_model
+
+        cfg: SDEditConfig = self.config
+        problems = self.preflight(cfg)
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        model = load_model(cfg.model, cfg.backend, device=cfg.device, dtype=cfg.dtype, vae_dtype=cfg.vae_dtype,
+                           model_id=cfg.model_id, max_sequence_length=cfg.max_sequence_length)
+        self.editor = SDEditor(model, SDEditParams(
+            steps=cfg.steps, preset=cfg.preset, k_range=cfg.k_range, guidance=cfg.guidance, shift=cfg.shift,
+            negative_prompt=cfg.negative_prompt, base_area=cfg.base_area, base_width=cfg.base_width,
+            base_height=cfg.base_height))
+
+    def process_batch(self, records: list[Record]) -> list[Record]:
+        from .. import tiny
+        from ..sdedit import Item, clip_seed
+
+        cfg: SDEditConfig = self.config
+        items = []
+        for r in records:
+            member = cfg.member if cfg.member != "auto" else ("lr.mp4" if "lr.mp4" in r.media else "hr.mp4")
+            items.append(Item(frames=media.decode(r.media[member]), prompt=r.meta.get("caption") or "",
+                              seed=clip_seed(cfg.seed, r.key)))
+        self.editor.run(items)
+        for r, it in zip(records, items):
+            rec = it.record
+            r.media["lr.mp4"] = media.encode(it.out, r.meta["fps"], lossless=True)
+            r.meta["sdedit"] = rec
+            r.meta.setdefault("degradations", []).append(
+                {"stage": self.name, "profile": rec["preset"] or "custom", "seed": it.seed, "params": rec})
+            r.meta["lr"] = {"width": int(it.out.shape[2]), "height": int(it.out.shape[1]),
+                            "frames": int(it.out.shape[0]), "codec": "libx264rgb", "lossless": True}
+            if self.editor.model.synthetic:
+                tiny.mark_record(r.meta, "sdedit")
+        return records
