@@ -127,6 +127,56 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_refs(args) -> int:
+    from pydantic import ValidationError
+
+    from .media import MediaError
+    from .refs.idrefs import IdRules
+    from .refs.mask2former import ModelNotFound
+    from .refs.segment import Mask2FormerConfig, OpenCVConfig, make_segmenter
+    from .refs.single import frame_refs, read_frame
+
+    if not 0 <= args.min_area <= 1 or args.max_ids < 1 or args.margin < 0:
+        return _fail("--min-area must be within 0..1, --max-ids at least 1 and --margin not negative")
+    try:
+        frame, where = read_frame(args.input, args.frame)
+    except ValueError as e:
+        return _fail(str(e))
+    except MediaError as e:
+        return _fail(f"{args.input}: {e}")
+    try:
+        background = tuple(int(v) for v in args.background.split(","))
+        if len(background) != 3 or not all(0 <= v <= 255 for v in background):
+            raise ValueError
+    except ValueError:
+        return _fail(f"--background {args.background!r}: expected R,G,B with values 0..255")
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    try:
+        if args.segmenter == "opencv":
+            cfg = OpenCVConfig(classes=classes)
+        else:
+            cfg = Mask2FormerConfig(classes=classes, mode=args.mode, threshold=args.threshold, device=args.device,
+                                    **({"model": args.model} if args.model else {}))
+        rules = IdRules(min_area=args.min_area, max_ids=args.max_ids, margin=args.margin, background=background)
+        segmenter = make_segmenter(cfg)
+    except ValidationError as e:
+        err = e.errors()[0]
+        return _fail(f"--{err['loc'][0] if err['loc'] else 'segmenter'}: {err['msg']}")
+    except (ModelNotFound, ValueError) as e:
+        return _fail(str(e))
+    doc = frame_refs(frame, segmenter, rules, args.out, where)
+    for row in doc["ids"]:
+        print(f"{row['member']}  {row['label']:<8} score {row['score']:<8g} box {row['box']}  "
+              f"area {100 * row['area_frac']:.1f}%  ({row['detector']})")
+    if not doc["ids"]:
+        dropped = ", ".join(f"{n} {why}" for why, n in doc["dropped"].items())
+        print(f"datakit: no usable ID in frame {args.frame} of {args.input} ({doc['found']} found"
+              + (f"; dropped {dropped}" if dropped else "") + f"); see {args.out}/overlay.png", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{len(doc['ids'])} ID crops from frame {args.frame} of {args.input} ({segmenter.backend}) in {args.out}")
+    return 0
+
+
 def cmd_samples(args) -> int:
     from .samples import write_samples
 
@@ -187,6 +237,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help='only samples matching, e.g. "scores.musiq > 40 and source.height >= 720"')
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_inspect)
+
+    rf = sub.add_parser("refs", help="ID reference crops of one frame (segment, filter, crop), for inspection",
+                        description="Segment one frame of a video (or an image) as the id_refs stage does and "
+                                    "write DIR/ref_00.png ... (background masked), frame.png, overlay.png "
+                                    "(kept instances green, dropped red) and refs.json (boxes, areas, scores, "
+                                    "segmenter). Exits 1 when no instance is usable. The opencv segmenter needs "
+                                    "no weights; mask2former loads a checkpoint from disk only.")
+    rf.add_argument("input", metavar="IN", help="video (or image) file")
+    rf.add_argument("--frame", type=int, default=0, metavar="N", help="frame index in the video's own numbering "
+                                                                      "(default 0)")
+    rf.add_argument("-o", "--out", required=True, metavar="DIR", help="folder to write the crops into")
+    rf.add_argument("--segmenter", choices=["opencv", "mask2former"], default="opencv",
+                    help="opencv (HOG/Haar boxes + GrabCut, no weights; default) or mask2former")
+    rf.add_argument("--model", metavar="DIR|ID",
+                    help="Mask2Former checkpoint directory, or hub id found under $DATAKIT_MODELS or the HF cache "
+                         "(default facebook/mask2former-swin-large-coco-panoptic)")
+    rf.add_argument("--mode", choices=["panoptic", "instance"], default="panoptic",
+                    help="Mask2Former post-processing (default panoptic)")
+    rf.add_argument("--threshold", type=float, default=0.5, help="Mask2Former minimum segment score (default 0.5)")
+    rf.add_argument("--device", default="auto", help="Mask2Former device: auto, cpu, cuda, cuda:N (default auto)")
+    rf.add_argument("--classes", default="person", metavar="A,B",
+                    help="classes to keep, comma-separated; 'animals' adds the animal classes (default person)")
+    rf.add_argument("--min-area", type=float, default=0.01, metavar="F",
+                    help="drop instances smaller than this fraction of the frame (default 0.01)")
+    rf.add_argument("--max-ids", type=int, default=3, metavar="N", help="crops kept, largest first (default 3)")
+    rf.add_argument("--margin", type=float, default=0.1, metavar="F",
+                    help="box grown by this fraction of its size on each side (default 0.1)")
+    rf.add_argument("--background", default="255,255,255", metavar="R,G,B",
+                    help="colour of the masked-out background (default 255,255,255)")
+    rf.set_defaults(func=cmd_refs)
 
     sm = sub.add_parser("samples", help="copy the bundled real sample videos (with captions) into a folder")
     sm.add_argument("dest", nargs="?", default="data/samples", help="destination folder (default: data/samples)")

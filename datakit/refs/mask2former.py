@@ -88,11 +88,11 @@ class Mask2FormerSegmenter(Segmenter):
     backend = "mask2former"
 
     def __init__(self, config: Mask2FormerConfig):
+        self.config = config
+        self.path = resolve_model(config.model)        # before the slow imports: a missing checkpoint fails fast
         import torch
         from transformers import Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor
 
-        self.config = config
-        self.path = resolve_model(config.model)
         if config.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
         else:
