@@ -177,6 +177,110 @@ def cmd_refs(args) -> int:
     return 0
 
 
+def _score_metrics(args):
+    """Metric names from --metrics (comma lists, repeatable) or the --profile; raises ValueError."""
+    from .scoring import WEIGHT_FREE, check_metrics
+
+    metrics = [m.strip() for arg in (args.metrics or []) for m in arg.split(",") if m.strip()]
+    prof = None
+    if args.profile:
+        from .scoring import profiles
+
+        prof = profiles.load(args.profile)
+        metrics = metrics or list(prof.score.metrics)
+    return check_metrics(metrics or WEIGHT_FREE), prof
+
+
+def cmd_score(args) -> int:
+    from .media import MediaError, probe, read_span
+    from .scoring import METRICS, SCORE_KEYS, ClipScorer, ScoreOptions
+    from .scoring.profiles import ProfileError
+    from .scoring.weights import MissingWeights, missing
+
+    try:
+        metrics, prof = _score_metrics(args)
+    except (ValueError, ProfileError) as e:
+        return _fail(str(e))
+    if args.num_frames < 1 or (args.frames is not None and args.frames < 1) or args.start < 0:
+        return _fail("--num-frames and --frames must be at least 1, --start not negative")
+    problems = missing(metrics, args.dover_variant, args.dover_weights)
+    if problems:
+        return _fail("; ".join(problems) + " (nothing is downloaded; `datakit models` lists every file)")
+    try:
+        info = probe(args.input)
+        n = max(1, min(args.num_frames, int((info.duration_s - args.start) * info.fps)))
+        frames = read_span(args.input, info.start_time + args.start, n, info.fps)
+    except MediaError as e:
+        return _fail(f"{args.input}: {e.reason}: {e.detail}")
+    device = args.device
+    if device == "auto" and any(METRICS[m].needs_weights for m in metrics):
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not args.json:
+        print(f"scoring {n} frames ({frames.shape[2]}x{frames.shape[1]}, {info.fps:.3g} fps) of {args.input}: "
+              f"{', '.join(metrics)}", file=sys.stderr)
+    try:
+        scorer = ClipScorer(metrics, ScoreOptions(
+            frames=args.frames or (prof.score.frames if prof else 4), device="cpu" if device == "auto" else device,
+            dover_variant=args.dover_variant, dover_weights=args.dover_weights))
+    except (MissingWeights, ValueError, RuntimeError) as e:
+        return _fail(str(e))
+    scores = scorer.score(frames)
+    doc = {"input": args.input, "start": args.start, "frames": n, "fps": info.fps,
+           "size": [int(frames.shape[2]), int(frames.shape[1])], "scores": scores, "scoring": scorer.info()}
+    if prof is not None:
+        fails = prof.failures(scores)
+        doc["filter"] = {"profile": prof.name, "passed": not fails,
+                         "failed": [{"rule": r, "detail": d} for r, d in fails]}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    for key, value in scores.items():
+        print(f"{key:<16} {value:>10.4g}   {METRICS[SCORE_KEYS[key]].scores[key]}")
+    if prof is not None:
+        verdict = "passes" if not doc["filter"]["failed"] else "fails " + "; ".join(
+            f"{f['rule']} ({f['detail']})" for f in doc["filter"]["failed"])
+        print(f"profile {prof.name}: {verdict}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .scoring.weights import describe, models_dir, torch_hub_dir
+
+    rows = describe()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"models directory {models_dir()} ($DATAKIT_MODELS); torch hub {torch_hub_dir()} ($TORCH_HOME/hub)")
+    for r in rows:
+        status = f"found {r['found']}" if r["found"] else "MISSING, looked in " + ", ".join(r["looked_in"])
+        print(f"  {r['metric']:<24} {r['backend']:<8} {r['file']}\n  {'':<24} {status}")
+    return 0
+
+
+def cmd_refilter(args) -> int:
+    from . import fsio
+    from .scoring import profiles
+
+    if not fsio.is_dir(args.output):
+        return _fail(f"{args.output} is not a datakit output directory")
+    try:
+        prof = profiles.load(args.profile)
+    except profiles.ProfileError as e:
+        return _fail(str(e))
+    res = profiles.refilter(args.output, prof, args.keep_list)
+    if args.json:
+        print(json.dumps(res.__dict__, indent=2))
+        return 0
+    print(f"profile {res.profile}: keeps {res.kept} of {res.samples} samples; keep-list {res.keep_list}")
+    for reason, n in res.by_reason.items():
+        print(f"  {reason:<24} {n:>6}")
+    if res.rescued:
+        print(f"  ({res.rescued} clips an earlier filter rejected would pass, but their media were not stored)")
+    return 0
+
+
 def cmd_samples(args) -> int:
     from .samples import write_samples
 
@@ -267,6 +371,41 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--background", default="255,255,255", metavar="R,G,B",
                     help="colour of the masked-out background (default 255,255,255)")
     rf.set_defaults(func=cmd_refs)
+
+    sc = sub.add_parser("score", help="quality scores of one clip (weight-free signals, MUSIQ, CLIP-IQA, DOVER)",
+                        description="Decode a span of a video and print its quality scores, as the score stage "
+                                    "computes them. Model metrics read their weights from disk only "
+                                    "(`datakit models` shows where).")
+    sc.add_argument("input", help="video file or URI")
+    sc.add_argument("--metrics", action="append", metavar="M[,M...]",
+                    help="metrics to compute (repeatable; default: the profile's, else every weight-free one): "
+                         "sharpness, exposure, black, frozen, motion, piqe, niqe, musiq, clipiqa, clipiqa_plus, dover")
+    sc.add_argument("--profile", metavar="NAME|PATH", help="filter profile: its metrics, and its verdict on the clip")
+    sc.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="span start (default 0)")
+    sc.add_argument("--num-frames", type=int, default=77, metavar="N", help="frames to score (default 77)")
+    sc.add_argument("--frames", type=int, metavar="N", help="frames sampled for per-frame metrics (default 4)")
+    sc.add_argument("--device", default="auto", help="torch device for model metrics (default: cuda if present)")
+    sc.add_argument("--dover-variant", default="dover", choices=["dover", "dover_plus_plus", "dover_mobile"])
+    sc.add_argument("--dover-weights", metavar="FILE", help="DOVER weight file (default: the models directory)")
+    sc.add_argument("--json", action="store_true", help="print JSON")
+    sc.set_defaults(func=cmd_score)
+
+    mo = sub.add_parser("models", help="each scorer backend: where its weights are looked for, found or not",
+                        description="List the weight files of every model scorer (pyiqa MUSIQ / CLIP-IQA under "
+                                    "$TORCH_HOME/hub, DOVER under $DATAKIT_MODELS/dover) and whether they are "
+                                    "on disk. Nothing is downloaded.")
+    mo.add_argument("--json", action="store_true", help="print JSON")
+    mo.set_defaults(func=cmd_models)
+
+    rfl = sub.add_parser("refilter", help="apply another filter profile to a finished output, without re-scoring",
+                         description="Re-apply a filter profile to the scores stored in an output's manifests and "
+                                     "write a keep-list (Parquet: key, shard, kept, reason, failed). Nothing is "
+                                     "scored or rewritten; clips an earlier filter stage rejected cannot come back.")
+    rfl.add_argument("output", help="output root")
+    rfl.add_argument("profile", help="profile name (filters/NAME.yaml) or path")
+    rfl.add_argument("--keep-list", metavar="URI", help="where to write it (default OUTPUT/keep/PROFILE.parquet)")
+    rfl.add_argument("--json", action="store_true", help="print JSON")
+    rfl.set_defaults(func=cmd_refilter)
 
     sm = sub.add_parser("samples", help="copy the bundled real sample videos (with captions) into a folder")
     sm.add_argument("dest", nargs="?", default="data/samples", help="destination folder (default: data/samples)")

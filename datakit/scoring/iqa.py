@@ -8,6 +8,9 @@ built with ``pretrained=False`` and its weights are loaded from the files that
 - ``clipiqa``: CLIP-IQA with pyiqa's prompt ensemble on OpenAI CLIP RN50, 0..1, higher is better.
 - ``clipiqa_plus``: CLIP-IQA+ (learned prompts) on the same CLIP, 0..1, higher is better.
 
+``RN50.pt`` must be OpenAI's TorchScript archive (what pyiqa caches): pyiqa 0.1.16 cannot
+read a plain state dict there (it retries ``torch.load`` on an exhausted file handle).
+
 Images are scored at their own resolution (``max_side`` can cap it for speed). pyiqa is
 under a non-commercial licence (its own and the models').
 """

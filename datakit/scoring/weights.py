@@ -76,7 +76,7 @@ def pyiqa_file(filename: str, label: str) -> WeightFile:
 
 
 def clip_file() -> WeightFile:
-    return WeightFile("CLIP RN50 (TorchScript or state dict)", CLIP_RN50_FILE, (torch_hub_dir() / "clip",))
+    return WeightFile("OpenAI CLIP RN50 (TorchScript archive)", CLIP_RN50_FILE, (torch_hub_dir() / "clip",))
 
 
 def dover_file(variant: str, explicit: str | os.PathLike | None = None) -> WeightFile:
@@ -109,3 +109,27 @@ def missing(metrics: list[str], dover_variant: str = "dover", dover_weights: str
                 out.append(f"{m}: {wf.label}: {wf.filename} not found; looked in "
                            + ", ".join(str(c) for c in wf.candidates()))
     return out
+
+
+def describe() -> list[dict]:
+    """Every scorer weight file datakit knows: metric, what, where it is looked for, where found.
+
+    Weight-free metrics are listed too (NIQE's shipped parameters), so the table is complete.
+    """
+    from importlib import resources
+
+    rows = []
+    niqe = resources.files("datakit.scoring").joinpath("data/niqe_pristine.npz")
+    rows.append({"metric": "niqe", "backend": "shipped", "file": "NIQE pristine model (package data)",
+                 "looked_in": [str(niqe)], "found": str(niqe) if niqe.is_file() else None})
+    for metric in ("musiq", "clipiqa", "clipiqa_plus"):
+        for wf in files_for(metric):
+            found = wf.find()
+            rows.append({"metric": metric, "backend": "pyiqa", "file": f"{wf.label}: {wf.filename}",
+                         "looked_in": [str(c) for c in wf.candidates()], "found": str(found) if found else None})
+    for variant in DOVER_FILES:
+        wf = dover_file(variant)
+        found = wf.find()
+        rows.append({"metric": f"dover ({variant})", "backend": "DOVER", "file": wf.filename,
+                     "looked_in": [str(c) for c in wf.candidates()], "found": str(found) if found else None})
+    return rows
