@@ -2,18 +2,14 @@
 
 Variants and their weight files (plain state dicts, loaded with ``strict=True``):
 
-=================  =======================  ==============================
-variant            file                     architecture
-=================  =======================  ==============================
-``dover``          ``DOVER.pth``            Swin-T fragments + ConvNeXt-T
-``dover_plus_plus`` ``DOVER_plus_plus.pth`` same as ``dover``
-``dover_mobile``   ``DOVER-Mobile.pth``     ConvNeXt-V2 femto, both branches
-=================  =======================  ==============================
+- ``dover``: ``DOVER.pth``, Swin-T over fragments + ConvNeXt-T over the resized frame;
+- ``dover_plus_plus``: ``DOVER_plus_plus.pth``, the same architecture (trained on DIVIDE-MaxWell);
+- ``dover_mobile``: ``DOVER-Mobile.pth``, ConvNeXt-V2 femto in both branches.
 
 Scores (``fuse``): each branch's raw score is standardised with the constants of the
 released evaluator and squashed by a logistic to [0, 1]; the overall score is the logistic
-of 0.6104 × technical + 0.3896 × aesthetic (standardised). The constants were fitted for
-DOVER on LSVQ; the released code applies them to every variant, and so does datakit.
+of 0.6104 × technical + 0.3896 × aesthetic (standardised). The released evaluator uses
+these constants whatever the variant, and so does datakit.
 
 DOVER's weights are under a non-commercial licence (S-Lab License 1.0).
 """
