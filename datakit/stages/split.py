@@ -67,6 +67,7 @@ class Split(Stage):
                 meta.update(
                     source_clips=len(spans),
                     scene=span.scene,
+                    scene_span_s=[round(scenes[span.scene][0], 4), round(scenes[span.scene][1], 4)],
                     start_frame=span.start_frame,
                     end_frame=span.end_frame,
                     num_frames=span.num_frames,
