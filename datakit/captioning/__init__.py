@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import tiny
+from ..tiny import is_tiny
 
 DEFAULT_PROMPT = "Describe this video in detail: the subjects, their appearance and actions, the scene and the camera."
 
@@ -63,7 +63,7 @@ class Captioner:
             raise CaptionerError(f"captioning model directory {path} not found (no config.json)")
         self.path = str(path)
         self.model_id = model_id or path.name
-        self.synthetic = tiny.is_tiny(path)
+        self.synthetic = is_tiny(path)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.prompt, self.max_new_tokens, self.frames, self.max_side = prompt, max_new_tokens, frames, max_side

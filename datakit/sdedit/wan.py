@@ -25,7 +25,7 @@ import json
 import re
 from pathlib import Path
 
-from .. import tiny
+from ..tiny import is_tiny
 from .base import ModelError, VideoDiffusionModel
 
 _SUBFOLDERS = ("vae", "transformer", "text_encoder", "tokenizer", "scheduler")
@@ -75,7 +75,7 @@ class WanT2V(VideoDiffusionModel):
             raise ModelError(f"{path}: not a Wan diffusers directory (missing {', '.join(missing)})")
         self.path = str(path)
         self.model_id = model_id or path.name
-        self.synthetic = tiny.is_tiny(path)
+        self.synthetic = is_tiny(path)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.vae_dtype = resolve_dtype(vae_dtype, self.device)
