@@ -65,8 +65,12 @@ class Score(Stage):
 
     @staticmethod
     def _device(cfg: ScoreConfig) -> str:
+        from ..scoring import METRICS
+
         if cfg.device != "auto":
             return cfg.device
+        if not any(METRICS[m].needs_weights for m in cfg.metrics):
+            return "cpu"                      # weight-free metrics: do not import torch at all
         try:
             import torch
 
