@@ -305,7 +305,7 @@ def run_steps(frames: np.ndarray, steps: list[_Step], timings: dict | None = Non
         while j < len(steps) and steps[j].per_frame:
             j += 1
         n, h, w, c = x.shape
-        size = chunk or max(1, min(16, chunk_bytes // (h * w * c * 4 * 4)))
+        size = chunk or max(1, min(16, chunk_bytes // (h * w * c * 4 * 3)))
         out = []
         for s in range(0, n, size):
             idx = np.arange(s, min(n, s + size))
