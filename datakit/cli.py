@@ -22,7 +22,7 @@ def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
 def cmd_run(args) -> int:
     from . import spec as specmod
     from .ingest import InputError
-    from .runner import run
+    from .runner import PreflightError, run
     from .shards import OutputError
 
     overrides = list(args.set or [])
@@ -38,7 +38,7 @@ def cmd_run(args) -> int:
         return _fail(str(e))
     try:
         res = run(spec, limit=args.limit, progress=not args.quiet)
-    except (InputError, OutputError) as e:
+    except (InputError, OutputError, PreflightError) as e:
         return _fail(str(e))
     c = res.summary["counts"]
     print(f"{spec.name}: wrote {res.samples_written} samples in {len(res.shards_written)} shards, "

@@ -148,10 +148,21 @@ class RunResult:
     wall_s: float
 
 
+class PreflightError(RuntimeError):
+    """A stage cannot work at all (missing weights, ...): nothing was started."""
+
+
+def preflight(spec: PipelineSpec) -> None:
+    problems = [f"{cfg.stage}: {p}" for cfg in spec.stages for p in STAGES[cfg.stage].preflight(cfg)]
+    if problems:
+        raise PreflightError("the pipeline cannot start:\n  " + "\n  ".join(problems))
+
+
 def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> RunResult:
     import ray.data
 
     t0 = time.time()
+    preflight(spec)
     state = shards.open_output(spec)
     if state.cleaned:
         log.warning("removed %d leftovers of an interrupted run: %s", len(state.cleaned),

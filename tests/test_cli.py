@@ -156,3 +156,15 @@ def test_a_source_that_keeps_killing_its_worker_becomes_a_reject(sample_dir, tmp
         ("carphone_pristine.mp4", "task_failed")]
     assert {s[0] for s in _spans(out)} == {"bikes.mp4", "bigbuckbunny.mp4"} and len(_spans(out)) == 8
     assert datakit("verify", str(out), "-q").returncode == 0
+
+
+def test_missing_weights_stop_the_job_before_it_starts(sample_dir, tmp_path):
+    spec = tmp_path / "needs_musiq.yaml"
+    spec.write_text((REPO / "pipelines" / "demo.yaml").read_text().replace(
+        "  - stage: synthetic", "  - stage: score\n    metrics: [musiq]\n  - stage: synthetic"))
+    env = dict(_env(), TORCH_HOME=str(tmp_path / "empty_torch_home"), DATAKIT_MODELS=str(tmp_path / "none"))
+    r = subprocess.run([*DATAKIT, "run", str(spec), "--input", str(sample_dir), "--output", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert "the pipeline cannot start" in r.stderr and "musiq" in r.stderr
+    assert not list((tmp_path / "out").glob("*.tar"))

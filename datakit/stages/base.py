@@ -41,6 +41,12 @@ class Stage(ABC):
     def __init__(self, config: StageConfig):
         self.config = config
 
+    @classmethod
+    def preflight(cls, config: StageConfig) -> list[str]:
+        """Problems that would fail every record (e.g. missing weight files), found before
+        any work starts; the runner refuses to start while any stage reports one."""
+        return []
+
     def setup(self) -> None:
         """Load models or other per-worker state. Called once before the first batch."""
 
