@@ -197,3 +197,12 @@ def test_stage_writes_lossless_lr_and_records_settings(model_dir):
         assert r.meta["synthetic_models"] is True and "sdedit" in r.meta["synthetic_model_backends"]
         assert r.meta["lr"] == {"width": 48, "height": 32, "frames": 9, "codec": "libx264rgb", "lossless": True}
     assert SDEdit.preflight(SDEditConfig(model=str(model_dir / "missing")))
+
+
+def test_bf16_path_keeps_float32_islands(model_dir):
+    # the GPU setting (bf16 denoiser and text encoder, float32 VAE), exercised on CPU
+    m = sdedit.load_model(model_dir, dtype="bfloat16", max_sequence_length=16)
+    assert m.transformer.dtype == torch.bfloat16 and m.vae.dtype == torch.float32
+    assert m.transformer.scale_shift_table.dtype == torch.float32          # _keep_in_fp32_modules
+    item = edit(m, clip(), k=2)
+    assert item.out.shape == (5, 32, 32, 3) and item.record["dtype"] == "bfloat16"

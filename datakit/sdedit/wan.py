@@ -59,13 +59,26 @@ def resolve_dtype(dtype: str, device) -> "torch.dtype":  # noqa: F821
         raise ValueError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
 
 
+def cast(module, dtype):
+    """``module`` in ``dtype``, except the submodules it declares must stay float32
+    (``_keep_in_fp32_modules``: Wan's RoPE, time embedder, norms, scale-shift tables), as
+    ``from_pretrained(torch_dtype=...)`` does."""
+    import torch
+
+    keep = tuple(getattr(module, "_keep_in_fp32_modules", None) or ())
+    for name, t in [*module.named_parameters(), *module.named_buffers()]:
+        if t.is_floating_point():
+            t.data = t.data.to(torch.float32 if any(k in name for k in keep) else dtype)
+    return module
+
+
 class WanT2V(VideoDiffusionModel):
     backend = "wan2.1"
 
     def __init__(self, path: str | Path, device: str = "auto", dtype: str = "auto", vae_dtype: str = "float32",
                  model_id: str | None = None, max_sequence_length: int = 512):
+        """Load every component from the local diffusers directory ``path`` (never the network)."""
         import diffusers
-        import torch
         from diffusers import AutoencoderKLWan, WanTransformer3DModel
         from transformers import AutoTokenizer, UMT5EncoderModel
 
@@ -73,38 +86,59 @@ class WanT2V(VideoDiffusionModel):
         missing = [s for s in _SUBFOLDERS if not (path / s).is_dir()]
         if missing:
             raise ModelError(f"{path}: not a Wan diffusers directory (missing {', '.join(missing)})")
-        self.path = str(path)
-        self.model_id = model_id or path.name
-        self.synthetic = is_tiny(path)
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.vae_dtype = resolve_dtype(vae_dtype, self.device)
-        self.max_sequence_length = max_sequence_length
+        dev = resolve_device(device)
+        dt, vdt = resolve_dtype(dtype, dev), resolve_dtype(vae_dtype, dev)
+        sched_cfg = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
+        scheduler_class = getattr(diffusers, sched_cfg.get("_class_name") or "", None)
+        if scheduler_class is None:
+            raise ModelError(f"{path}/scheduler: unknown scheduler class {sched_cfg.get('_class_name')!r}")
+        self._setup(
+            tokenizer=AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True),
+            text_encoder=UMT5EncoderModel.from_pretrained(path / "text_encoder", dtype=dt, local_files_only=True),
+            transformer=WanTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=dt,
+                                                              local_files_only=True),
+            vae=AutoencoderKLWan.from_pretrained(path / "vae", torch_dtype=vdt, local_files_only=True),
+            scheduler=scheduler_class.from_pretrained(path / "scheduler", local_files_only=True),
+            device=dev, dtype=dt, vae_dtype=vdt, path=str(path), model_id=model_id or path.name,
+            synthetic=is_tiny(path), max_sequence_length=max_sequence_length)
 
-        self.tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
-        self.text_encoder = UMT5EncoderModel.from_pretrained(
-            path / "text_encoder", dtype=self.dtype, local_files_only=True).to(self.device).eval()
-        self.transformer = WanTransformer3DModel.from_pretrained(
-            path / "transformer", torch_dtype=self.dtype, local_files_only=True).to(self.device).eval()
-        self.vae = AutoencoderKLWan.from_pretrained(
-            path / "vae", torch_dtype=self.vae_dtype, local_files_only=True).to(self.device).eval()
+    @classmethod
+    def from_components(cls, tokenizer, text_encoder, transformer, vae, scheduler, model_id: str,
+                        device: str = "auto", dtype: str = "auto", vae_dtype: str = "float32",
+                        max_sequence_length: int = 512, synthetic: bool = False) -> "WanT2V":
+        """Wrap components already in memory (benchmarks, a trainer that holds them)."""
+        self = cls.__new__(cls)
+        dev = resolve_device(device)
+        dt, vdt = resolve_dtype(dtype, dev), resolve_dtype(vae_dtype, dev)
+        self._setup(tokenizer=tokenizer, text_encoder=cast(text_encoder, dt), transformer=cast(transformer, dt),
+                    vae=cast(vae, vdt), scheduler=scheduler, device=dev, dtype=dt, vae_dtype=vdt, path="",
+                    model_id=model_id, synthetic=synthetic, max_sequence_length=max_sequence_length)
+        return self
+
+    def _setup(self, *, tokenizer, text_encoder, transformer, vae, scheduler, device, dtype, vae_dtype, path,
+               model_id, synthetic, max_sequence_length) -> None:
+        import torch
+
+        self.path, self.model_id, self.synthetic = path, model_id, synthetic
+        self.device, self.dtype, self.vae_dtype = device, dtype, vae_dtype
+        self.max_sequence_length = max_sequence_length
+        self.tokenizer = tokenizer
+        # device only: from_pretrained(torch_dtype=...) / cast() set dtypes and kept the float32 islands
+        self.text_encoder = text_encoder.to(device).eval()
+        self.transformer = transformer.to(device).eval()
+        self.vae = vae.to(device).eval()
         for m in (self.text_encoder, self.transformer, self.vae):
             m.requires_grad_(False)
-
-        sched_cfg = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
-        cls_name = sched_cfg.get("_class_name")
-        self.scheduler_class = getattr(diffusers, cls_name, None)
-        if self.scheduler_class is None:
-            raise ModelError(f"{path}/scheduler: unknown scheduler class {cls_name!r}")
-        self.scheduler_config = self.scheduler_class.load_config(path / "scheduler", local_files_only=True)
+        self.scheduler_class = type(scheduler)
+        self.scheduler_config = dict(scheduler.config)
 
         vcfg = self.vae.config
         self.spatial_multiple = 2 ** len(vcfg.temperal_downsample) * int(self.transformer.config.patch_size[1])
         self.temporal_stride = 2 ** sum(bool(x) for x in vcfg.temperal_downsample) * int(
             self.transformer.config.patch_size[0])
         z = vcfg.z_dim
-        self._lat_mean = torch.tensor(vcfg.latents_mean, dtype=torch.float32).view(1, z, 1, 1, 1).to(self.device)
-        self._lat_std = torch.tensor(vcfg.latents_std, dtype=torch.float32).view(1, z, 1, 1, 1).to(self.device)
+        self._lat_mean = torch.tensor(vcfg.latents_mean, dtype=torch.float32).view(1, z, 1, 1, 1).to(device)
+        self._lat_std = torch.tensor(vcfg.latents_std, dtype=torch.float32).view(1, z, 1, 1, 1).to(device)
 
     # ------------------------------------------------------------------ scheduler
 
