@@ -152,11 +152,9 @@ def main(argv=None) -> int:
         params = SDEditParams(steps=args.steps, k=args.k, guidance=args.guidance, base_width=args.width,
                               base_height=args.height, base_area=None)
         ed = SDEditor(model, params)
-        ed.run([Item(frames, prompt, 0)])                     # warm-up
-        sync()
-        res["datakit_per_clip_s"] = timed(lambda: ed.run([Item(frames, prompt, 1)]), args.repeat)
         batch = [Item(frames, prompt, s) for s in range(args.batch)]
-        res["datakit_batched_per_clip_s"] = [t / args.batch for t in timed(lambda: ed.run(batch), args.repeat)]
+        runs = {"datakit_per_clip_s": (lambda: ed.run([Item(frames, prompt, 1)]), 1),
+                "datakit_batched_per_clip_s": (lambda: ed.run(batch), args.batch)}
         if not args.skip_diffusers:
             from diffusers import WanVideoToVideoPipeline
             from PIL import Image
@@ -166,8 +164,6 @@ def main(argv=None) -> int:
                                            scheduler=type(sched).from_config(sched.config))
             pipe.set_progress_bar_config(disable=True)
             video = [Image.fromarray(f) for f in frames]
-            calls = [0]
-            hook = model.transformer.register_forward_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
 
             def run_pipe():
                 pipe(video=video, prompt=prompt, height=args.height, width=args.width,
@@ -175,11 +171,20 @@ def main(argv=None) -> int:
                      guidance_scale=args.guidance, generator=torch.Generator("cpu").manual_seed(1),
                      max_sequence_length=args.max_sequence_length, output_type="np")
 
-            run_pipe()
+            runs["diffusers_per_clip_s"] = (run_pipe, 1)
+        calls = [0]
+        hook = model.transformer.register_forward_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
+        for name, (fn, _) in runs.items():                    # warm-up, and transformer calls per run
+            calls[0] = 0
+            fn()
             sync()
-            res["diffusers_transformer_calls_per_clip"] = calls[0]
-            hook.remove()
-            res["diffusers_per_clip_s"] = timed(run_pipe, args.repeat)
+            res[name[:-2] + "_transformer_calls_per_run"] = calls[0]   # the batched run holds --batch clips
+        hook.remove()
+        for name in runs:
+            res[name] = []
+        for _ in range(args.repeat):                          # interleaved: shared-machine noise hits all alike
+            for name, (fn, n) in runs.items():
+                res[name].append(timed(fn, 1)[0] / n)
     for key in [k for k in res if k.endswith("_s") and isinstance(res[k], list)]:
         res[key] = [round(v, 4) for v in res[key]]
         res[key[:-2] + "_median_s"] = round(statistics.median(res[key]), 4)

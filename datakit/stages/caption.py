@@ -114,7 +114,7 @@ class Captioner(Stage):
     @classmethod
     def preflight(cls, cfg: CaptionerConfig) -> list[str]:
         if not (Path(cfg.model) / "config.json").is_file():
-            return [f"captioner: model directory {cfg.model} not found (no config.json); "
+            return [f"model directory {cfg.model} not found (no config.json); "
                     f"a tiny test model: `datakit models tiny DIR`"]
         return []
 

@@ -82,13 +82,13 @@ class SDEdit(Stage):
 
         p = Path(cfg.model)
         if not p.is_dir():
-            return [f"sdedit: model directory {cfg.model} not found "
+            return [f"model directory {cfg.model} not found "
                     f"(write a tiny test model with `datakit models tiny DIR`)"]
         if cfg.backend == "auto":
             try:
                 detect_backend(p)
             except ModelError as e:
-                return [f"sdedit: {e}"]
+                return [str(e)]
         return []
 
     def setup(self) -> None:
