@@ -1,0 +1,472 @@
+"""Training data from datakit shards: an index, a step-indexed sampler and a loader.
+
+* **Index** — the Parquet manifests of every dataset root give each sample's shard, key,
+  task, frame count and member names; nothing is decoded to build it. Byte offsets of the
+  members inside a tar are read from the tar's headers the first time a loader process
+  touches that shard (one pass over 512-byte headers, cached).
+* **Who reads what** — for each task, its shards are dealt round-robin to the training
+  workers (ranks), and a rank's shards round-robin to its loader groups. Loader process ``w``
+  of a run that starts at item ``i0`` serves the items ``i ≡ i0 + w (mod W)`` and reads only
+  group ``(i0 + w) mod W``; so item ``i`` always comes from group ``i mod W`` and a resumed
+  run sees the items an uninterrupted one would. When a task has fewer shards than workers
+  or groups, they share that task's shards (logged once).
+* **Sampler** — item ``i`` of rank ``r`` is planned by a generator seeded with
+  ``(seed, r, i)``: its task (from the stage mixture of the optimizer step it belongs to),
+  the sample (uniform within the group's pool of that task, with replacement), the frame
+  window, crops, the 10 % null prompt, the reference augmentation seed and the edit shift.
+  No state is carried between items, so resume needs only the item counter.
+* **Loading an item** — decode the HR and LR windows, upscale the LR bilinearly to the HR size
+  in pixels, crop to a multiple of 16 (or the configured crop), ID images augmented (Table 3)
+  and zero-padded to the crop size, the edit reference video shifted in time and cropped
+  with the HR. Items are uint8 arrays; VAE and text encoding happen on the training device
+  (:func:`encode_item`).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterator
+
+import numpy as np
+from torch.utils.data import IterableDataset
+
+from .. import fsio
+from ..shards import manifest_uris, read_manifest
+from .config import TASKS, TrainConfig
+
+log = logging.getLogger("datakit.train")
+
+SPATIAL_MULTIPLE = 16          # Wan: VAE x8, patch x2
+_LOADER_TAG, _TRAINER_TAG = 0x10AD, 0x7EA1
+
+
+class DataError(RuntimeError):
+    """The dataset roots cannot feed this config (no samples of a task it samples, ...)."""
+
+
+# ---------------------------------------------------------------------------- index
+
+@dataclass(frozen=True)
+class Entry:
+    shard: str                 # tar URI
+    key: str
+    task: str
+    frames: int
+    members: tuple[str, ...]
+    caption: str
+    fps: float
+
+
+def build_index(roots: list[str]) -> dict[str, list[Entry]]:
+    """task -> entries of every complete shard under ``roots``, in a stable order."""
+    out: dict[str, list[Entry]] = {t: [] for t in TASKS}
+    for root in roots:
+        uris = manifest_uris(root)
+        if not uris:
+            raise DataError(f"{root}: no complete shards (no PREFIX-NNNNNN.parquet manifests)")
+        for uri in uris:
+            tar = uri[: -len(".parquet")] + ".tar"
+            for row in read_manifest(uri):
+                task = row.get("task") or "t2v"
+                if task not in out:
+                    continue
+                names = tuple(m["name"] for m in row.get("members") or [])
+                frames = int(row.get("num_frames") or (row.get("hr") or {}).get("frames") or 0)
+                out[task].append(Entry(tar, row["key"], task, frames, names, row.get("caption") or "",
+                                       float(row.get("fps") or 24.0)))
+    for t in out:
+        out[t].sort(key=lambda e: (e.shard, e.key))
+    return out
+
+
+def partition(entries: list[Entry], part: int, parts: int) -> tuple[list[Entry], bool]:
+    """The entries of shards ``part::parts`` (by sorted shard URI); (all, True) if too few shards."""
+    shards = sorted({e.shard for e in entries})
+    if parts <= 1:
+        return entries, False
+    if len(shards) < parts:
+        return entries, True
+    mine = set(shards[part::parts])
+    return [e for e in entries if e.shard in mine], False
+
+
+@lru_cache(maxsize=4096)
+def tar_offsets(uri: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(key, member) -> (data offset, size) of every member of a WebDataset tar, from its headers."""
+    fs, path = fsio.resolve(uri)
+    out = {}
+    with fs.open_input_file(path) as f, tarfile.open(fileobj=f, mode="r:") as tf:
+        for m in tf:
+            if not m.isfile():
+                continue
+            name = m.name.rsplit("/", 1)[-1]
+            key, _, member = name.partition(".")
+            out[(key, member)] = (m.offset_data, m.size)
+    return out
+
+
+def read_members(entry: Entry, names: list[str]) -> dict[str, bytes]:
+    offsets = tar_offsets(entry.shard)
+    fs, path = fsio.resolve(entry.shard)
+    out = {}
+    with fs.open_input_file(path) as f:
+        for n in names:
+            try:
+                off, size = offsets[(entry.key, n)]
+            except KeyError:
+                raise DataError(f"{entry.shard}: sample {entry.key} has no member {n!r}") from None
+            f.seek(off)
+            out[n] = f.read(size)
+    return out
+
+
+# ---------------------------------------------------------------------------- sampler
+
+@dataclass
+class Plan:
+    """Everything random about one item, drawn from (seed, rank, index) alone."""
+    index: int
+    stage: int
+    frames: int
+    task: str
+    entry: Entry
+    drop_text: bool
+    drop_refs: bool
+    window: float              # position of the frame window in the clip, [0, 1)
+    crop_y: float
+    crop_x: float
+    edit_shift: int
+    aug_seed: int
+
+
+def item_rng(seed: int, rank: int, index: int, tag: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), int(rank), int(index), int(tag)])
+
+
+class Sampler:
+    """Plans items for one rank; ``plan(i)`` depends on nothing but the config and ``i``."""
+
+    def __init__(self, cfg: TrainConfig, index: dict[str, list[Entry]], rank: int = 0, world: int = 1,
+                 groups: int = 1):
+        self.cfg, self.rank, self.world, self.groups = cfg, rank, world, max(1, groups)
+        needed = {t for s in cfg.stages for t, p in s.tasks.items() if p > 0}
+        for t in sorted(needed):
+            if not index.get(t):
+                stages = [s.name for s in cfg.stages if s.tasks.get(t, 0) > 0]
+                raise DataError(f"stage(s) {', '.join(stages)} sample task {t!r} but no dataset root holds "
+                                f"{t} samples (roots: {', '.join(cfg.data.roots)})")
+        # pools[task][group]
+        self.pools: dict[str, list[list[Entry]]] = {}
+        self.shared: list[str] = []
+        for t in sorted(needed):
+            mine, shared_r = partition(index[t], rank, world)
+            self.pools[t] = []
+            for g in range(self.groups):
+                pool, shared_g = partition(mine, g, self.groups)
+                self.pools[t].append(pool)
+                if (shared_r or shared_g) and t not in self.shared:
+                    self.shared.append(t)
+
+    def group_of(self, index: int) -> int:
+        return index % self.groups
+
+    def plan(self, index: int) -> Plan:
+        cfg = self.cfg
+        step = index // cfg.optim.grad_accum
+        si, stage = cfg.stage_at(step)
+        rng = item_rng(cfg.seed, self.rank, index, _LOADER_TAG)
+        tasks = [t for t in TASKS if stage.tasks.get(t, 0) > 0]
+        p = np.array([stage.tasks[t] for t in tasks], dtype=np.float64)
+        task = tasks[int(rng.choice(len(tasks), p=p / p.sum()))]
+        pool = self.pools[task][self.group_of(index)]
+        entry = pool[int(rng.integers(len(pool)))]
+        ob = cfg.objective
+        return Plan(index=index, stage=si, frames=stage.frames, task=task, entry=entry,
+                    drop_text=bool(rng.random() < ob.null_prompt_prob),
+                    drop_refs=bool(rng.random() < ob.ref_drop_prob),
+                    window=float(rng.random()), crop_y=float(rng.random()), crop_x=float(rng.random()),
+                    edit_shift=int(rng.integers(-cfg.augment.edit_shift, cfg.augment.edit_shift + 1)),
+                    aug_seed=int(rng.integers(2 ** 31 - 1)))
+
+
+# ---------------------------------------------------------------------------- decoding
+
+def decode_window(data: bytes, start: int, count: int) -> np.ndarray:
+    """Frames ``start .. start+count-1`` of an in-memory video as ``(T, H, W, 3)`` uint8 (stops early)."""
+    import av
+
+    out = []
+    with av.open(io.BytesIO(data), mode="r") as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            if i >= start + count:
+                break
+            if i >= start:
+                out.append(fr.to_ndarray(format="rgb24"))
+    if not out:
+        raise DataError(f"no frames in window {start}..{start + count - 1}")
+    while len(out) < count:                     # a short stream: hold the last frame
+        out.append(out[-1])
+    return np.stack(out)
+
+
+def upscale_bilinear(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``(T, h, w, 3)`` uint8 -> ``(T, height, width, 3)`` uint8, bilinear (half-pixel centres, no antialias)."""
+    import torch
+    import torch.nn.functional as F
+
+    if frames.shape[1:3] == (height, width):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    y = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+    return y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def pad_to(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Fit an ``(H, W, 3)`` image inside ``height x width`` (shrunk if larger) and zero-pad it, centred."""
+    import cv2
+
+    h, w = img.shape[:2]
+    s = min(1.0, height / h, width / w)
+    if s < 1.0:
+        img = cv2.resize(img, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+        h, w = img.shape[:2]
+    out = np.zeros((height, width, 3), np.uint8)
+    y0, x0 = (height - h) // 2, (width - w) // 2
+    out[y0:y0 + h, x0:x0 + w] = img
+    return out
+
+
+def reference_augmentation(cfg, height: int, width: int, seed: int):
+    """Table 3 as albumentations transforms for one ``height x width`` image (seeded)."""
+    import albumentations as A
+
+    s = cfg.shear_deg
+    return A.Compose([
+        A.MultiplicativeNoise(multiplier=tuple(cfg.brightness), per_channel=False, elementwise=False, p=1.0),
+        A.HorizontalFlip(p=cfg.hflip_p),
+        A.Affine(shear={"x": (-s, s), "y": (-s, s)}, rotate=(-cfg.rotate_deg, cfg.rotate_deg), fill=0, p=1.0),
+        A.RandomResizedCrop(size=(height, width), scale=tuple(cfg.crop_scale), ratio=(width / height, width / height),
+                            p=cfg.crop_p),
+    ], seed=seed)
+
+
+def augment_image(img: np.ndarray, cfg, seed: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    return reference_augmentation(cfg, h, w, seed)(image=img)["image"]
+
+
+def _crop_box(size: int, want: int | None, u: float) -> tuple[int, int]:
+    n = min(size, want or size)
+    n -= n % SPATIAL_MULTIPLE
+    if n <= 0:
+        raise DataError(f"frame side {size} is below {SPATIAL_MULTIPLE} pixels")
+    return int(u * (size - n + 1)) if size > n else 0, n
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def load_item(plan: Plan, cfg: TrainConfig) -> dict:
+    """Decode and prepare one planned item (uint8 arrays, HR size after cropping)."""
+    e = plan.entry
+    names = ["hr.mp4", "lr.mp4"]
+    image_names = sorted(n for n in e.members if n.startswith("ref_") and n.endswith(".png"))
+    has_video = "ref.mp4" in e.members
+    if not plan.drop_refs:
+        if e.task == "mi2v":
+            names += image_names
+        if e.task == "edit" and has_video:
+            names.append("ref.mp4")
+    data = read_members(e, names)
+
+    frames = plan.frames
+    if e.frames and e.frames < frames:
+        frames = 1 + 4 * ((e.frames - 1) // 4)
+        _warn_once(f"short:{e.frames}:{plan.frames}",
+                   f"clips of {e.frames} frames are shorter than the stage's {plan.frames}: using {frames}")
+    n = e.frames or frames
+    start = int(plan.window * (n - frames + 1)) if n > frames else 0
+    hr = decode_window(data["hr.mp4"], start, frames)
+    H, W = hr.shape[1:3]
+    lr = upscale_bilinear(decode_window(data["lr.mp4"], start, frames), H, W)
+    want = cfg.data.crop
+    y0, ch = _crop_box(H, want[0] if want else None, plan.crop_y)
+    x0, cw = _crop_box(W, want[1] if want else None, plan.crop_x)
+    crop = (slice(None), slice(y0, y0 + ch), slice(x0, x0 + cw))
+    item = {"index": plan.index, "stage": plan.stage, "key": e.key, "task": e.task, "fps": e.fps,
+            "caption": "" if plan.drop_text else e.caption, "text_dropped": plan.drop_text,
+            "frame_start": start, "hr": np.ascontiguousarray(hr[crop]), "lr": np.ascontiguousarray(lr[crop])}
+
+    images = [n for n in image_names if n in data]
+    max_images = cfg.data.max_images or (cfg.model.rope.video - cfg.model.rope.images)
+    if images:
+        out = []
+        for j, name in enumerate(images[:max_images]):
+            img = _decode_png(data[name])
+            if cfg.augment.enabled:
+                img = augment_image(img, cfg.augment, plan.aug_seed + j)
+            out.append(pad_to(img, ch, cw))
+        item["images"] = np.stack(out)
+    if "ref.mp4" in data:
+        full = decode_window(data["ref.mp4"], 0, n)
+        shift = plan.edit_shift if cfg.augment.enabled else 0
+        idx = np.clip(np.arange(start, start + frames) + shift, 0, len(full) - 1)
+        ref = full[idx]
+        if ref.shape[1:3] != (H, W):
+            ref = upscale_bilinear(ref, H, W)
+        item["video"] = np.ascontiguousarray(ref[crop])
+        item["ref_shift"] = shift
+    return item
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, msg: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(msg)
+
+
+# ---------------------------------------------------------------------------- the loader
+
+class ItemStream:
+    """Iterable over prepared items ``start, start+1, ...`` for one rank (a torch IterableDataset)."""
+
+    def __init__(self, cfg: TrainConfig, index: dict[str, list[Entry]], rank: int, world: int, start: int,
+                 groups: int, stop: int | None = None):
+        self.cfg, self.index, self.rank, self.world = cfg, index, rank, world
+        self.start, self.groups, self.stop = start, max(1, groups), stop
+
+    def __iter__(self) -> Iterator[dict]:
+        import torch.utils.data as tud
+
+        info = tud.get_worker_info()
+        w, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        if nw != self.groups:
+            raise RuntimeError(f"loader built for {self.groups} groups runs with {nw} processes")
+        sampler = Sampler(self.cfg, self.index, self.rank, self.world, self.groups)
+        if sampler.shared and w == 0 and self.rank == 0:
+            log.info("tasks with fewer shards than readers (shared): %s", ", ".join(sampler.shared))
+        i = self.start + w
+        while self.stop is None or i < self.stop:
+            yield load_item(sampler.plan(i), self.cfg)
+            i += nw
+
+
+def make_loader(cfg: TrainConfig, index: dict[str, list[Entry]], rank: int = 0, world: int = 1, start: int = 0,
+                stop: int | None = None, workers: int | None = None, pin_memory: bool = False):
+    """A torch DataLoader yielding one item (a dict of tensors) per micro-step, from item ``start``."""
+    import torch.utils.data as tud
+
+    workers = cfg.data.workers if workers is None else workers
+    groups = max(1, workers)
+    stream = _TorchStream(ItemStream(cfg, index, rank, world, start, groups, stop))
+    kwargs = {}
+    if workers > 0:
+        kwargs = dict(num_workers=workers, prefetch_factor=cfg.data.prefetch, persistent_workers=False,
+                      multiprocessing_context="fork" if _fork_ok() else None)
+    return tud.DataLoader(stream, batch_size=None, pin_memory=pin_memory, **kwargs)
+
+
+def _fork_ok() -> bool:
+    import multiprocessing as mp
+
+    return "fork" in mp.get_all_start_methods()
+
+
+class _TorchStream(IterableDataset):
+    def __init__(self, inner: ItemStream):
+        super().__init__()
+        self.inner = inner
+
+    def __iter__(self):
+        return iter(self.inner)
+
+
+# ---------------------------------------------------------------------------- to latents
+
+@dataclass
+class Encoded:
+    """An item on the training device: latents and text, what the objective needs."""
+    hr: "torch.Tensor"                  # (1, z, f, h, w) normalised latents  # noqa: F821
+    lr: "torch.Tensor"                  # (1, z, f, h, w)  # noqa: F821
+    text: "torch.Tensor"                # (1, L, text_dim)  # noqa: F821
+    refs: list = field(default_factory=list)   # [(kind, latent)]
+    index: int = 0
+    task: str = "t2v"
+    key: str = ""
+
+
+def to_video(frames, device) -> "torch.Tensor":  # noqa: F821
+    """uint8 ``(T, H, W, 3)`` (array or tensor) -> float ``(1, 3, T, H, W)`` in [-1, 1]."""
+    import torch
+
+    t = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.asarray(frames))
+    return (t.to(device).permute(3, 0, 1, 2).unsqueeze(0).float() / 127.5 - 1.0)
+
+
+def encode_references(wan, images=None, video=None, device=None) -> list:
+    """[(kind, latent)] for ID images ``(n, H, W, 3)`` and a reference video ``(T, H, W, 3)`` (uint8)."""
+    import torch
+
+    device = device or wan.device
+    refs = []
+    if images is not None and len(images):
+        x = torch.cat([to_video(img[None], device) for img in images], dim=0)   # (n, 3, 1, H, W)
+        lat = wan.encode_video(x).clone()                                          # (n, z, 1, h, w)
+        refs.append(("images", lat.permute(1, 2, 0, 3, 4).flatten(1, 2).unsqueeze(0)))
+    if video is not None:
+        refs.append(("video", wan.encode_video(to_video(video, device)).clone()))
+    return refs
+
+
+class TextCache:
+    """Prompt embeddings by caption, least recently used dropped past ``size`` (the null prompt stays)."""
+
+    def __init__(self, wan, size: int = 256):
+        from collections import OrderedDict
+
+        self.wan, self.size, self.entries = wan, size, OrderedDict()
+        self.null = None
+
+    def __call__(self, caption: str):
+        if caption == "":
+            if self.null is None:
+                self.null = self.wan.encode_text([""]).clone().float()
+            return self.null
+        if caption in self.entries:
+            self.entries.move_to_end(caption)
+            return self.entries[caption]
+        emb = self.wan.encode_text([caption]).clone().float()
+        self.entries[caption] = emb
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return emb
+
+
+def encode_item(wan, item: dict, device=None, text: TextCache | None = None) -> Encoded:
+    """VAE-encode HR, upscaled LR and references (one batched VAE call for the equal-shaped videos);
+    encode the caption (the null prompt is the encoding of '')."""
+    import torch
+
+    device = device or wan.device
+    videos = [to_video(item["hr"], device), to_video(item["lr"], device)]
+    has_video = item.get("video") is not None
+    if has_video:
+        videos.append(to_video(item["video"], device))
+    lat = wan.encode_video(torch.cat(videos, dim=0)).clone()
+    refs = encode_references(wan, item.get("images"), None, device)
+    if has_video:
+        refs.append(("video", lat[2:3]))
+    text = text or TextCache(wan, 0)
+    idx = item["index"]
+    return Encoded(hr=lat[0:1], lr=lat[1:2], text=text(item["caption"]), refs=refs,
+                   index=int(idx.item()) if hasattr(idx, "item") else int(idx), task=item["task"], key=item["key"])
