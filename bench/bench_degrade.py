@@ -31,7 +31,7 @@ import numpy as np
 
 from datakit import degrade, media
 from datakit.samples import sample_paths
-from datakit.stages.synthetic import LOSSLESS_PRESET
+from datakit.degrade import LOSSLESS_PRESET
 
 
 def hr_clip(name: str, frames: int, height: int | None) -> tuple[bytes, float]:
@@ -110,35 +110,43 @@ def main(argv=None) -> int:
     if args.threads is not None:
         cv2.setNumThreads(args.threads)
 
+    load_start = os.getloadavg()
     hr, fps = hr_clip(args.clip, args.frames, args.height)
     shape = media.decode(hr).shape
     baseline(hr, fps, args.scale)  # warm-up (codec and FFT set-up)
-    base_runs = [timed_cpu(baseline, hr, fps, args.scale) for _ in range(args.seeds)]
+    # interleaved: each seed runs the baseline and every profile back to back, so that
+    # other load on the machine hits all paths alike
+    base_runs, runs = [], {prof: [] for prof in args.profiles}
+    for seed in range(args.seeds):
+        base_runs.append(timed_cpu(baseline, hr, fps, args.scale))
+        for prof in args.profiles:
+            runs[prof].append(timed_cpu(degraded, hr, fps, prof, args.scale, seed, args.overrides))
     base = mean_dicts([r for r, _ in base_runs])
     base_total = statistics.mean(sum(r.values()) for r, _ in base_runs)
     base_cpu = statistics.mean(c for _, c in base_runs)
 
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores"
     out = {"clip": args.clip, "frames": shape[0], "hr": [shape[2], shape[1]], "scale": args.scale,
-           "seeds": args.seeds, "overrides": args.overrides, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-           "load_avg": os.getloadavg(),
+           "seeds": args.seeds, "overrides": args.overrides, "machine": machine, "load_avg_start": load_start,
+           "load_avg_end": os.getloadavg(),
            "baseline": {"total_s": base_total, "cpu_s": base_cpu, "steps_s": base}, "profiles": {}}
     print(f"{args.clip}: {shape[0]} frames {shape[2]}x{shape[1]} -> x{args.scale}, "
-          f"{args.seeds} seeds, {out['machine']}" + (f", overrides {json.dumps(args.overrides)}" if args.overrides else ""))
+          f"{args.seeds} seeds, {machine}" + (f", overrides {json.dumps(args.overrides)}" if args.overrides else ""))
     print("\n| path | wall s per clip | ms per frame | ratio (wall) | CPU s per clip | ratio (CPU) |\n"
           "|---|---:|---:|---:|---:|---:|")
     print(f"| baseline (decode, bicubic resize, lossless encode) | {base_total:.2f} | "
           f"{1000 * base_total / shape[0]:.1f} | 1.00 | {base_cpu:.2f} | 1.00 |")
-    for prof in args.profiles:
-        runs = [timed_cpu(degraded, hr, fps, prof, args.scale, s, args.overrides) for s in range(args.seeds)]
-        total = statistics.mean(sum(t.values()) for (t, _), _ in runs)
-        cpu = statistics.mean(c for _, c in runs)
+    for prof, pr in runs.items():
+        total = statistics.mean(sum(t.values()) for (t, _), _ in pr)
+        cpu = statistics.mean(c for _, c in pr)
         out["profiles"][prof] = {"total_s": total, "ratio": total / base_total, "cpu_s": cpu,
                                  "cpu_ratio": cpu / base_cpu,
-                                 "parts_s": mean_dicts([t for (t, _), _ in runs]),
-                                 "steps_s": mean_dicts([s for (_, s), _ in runs])}
+                                 "parts_s": mean_dicts([t for (t, _), _ in pr]),
+                                 "steps_s": mean_dicts([s for (_, s), _ in pr])}
         print(f"| {prof} | {total:.2f} | {1000 * total / shape[0]:.1f} | {total / base_total:.2f} | "
               f"{cpu:.2f} | {cpu / base_cpu:.2f} |")
-    print(f"\nload average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"\nload average (1/5/15 min) at the start: {' '.join(f'{v:.2f}' for v in load_start)}, "
+          f"at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("where the time goes (wall seconds per clip, mean over seeds)")
     print("baseline: " + ", ".join(f"{k} {v:.3f}" for k, v in base.items()))
     for prof, r in out["profiles"].items():

@@ -46,9 +46,6 @@ class SyntheticConfig(StageConfig):
         return self
 
 
-LOSSLESS_PRESET = "veryfast"
-
-
 def clip_seed(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little") >> 1
 
@@ -75,8 +72,7 @@ class Synthetic(Stage):
             seed = clip_seed(cfg.seed, r.key)
             params = self.degradation.sample(np.random.default_rng(seed), frames.shape[0])
             lr = self.degradation.apply(frames, params, size=lr_size(r.meta, frames, cfg.scale))
-            # lossless: the preset changes only speed and size (veryfast: ~2x faster than medium, +1 % size)
-            r.media["lr.mp4"] = media.encode(lr, r.meta["fps"], lossless=True, preset=LOSSLESS_PRESET)
+            r.media["lr.mp4"] = media.encode(lr, r.meta["fps"], lossless=True, preset=degrade.LOSSLESS_PRESET)
             r.meta.setdefault("degradations", []).append(
                 {"stage": self.name, "profile": cfg.profile, "seed": seed, "overrides": cfg.overrides,
                  "params": degrade.params_dict(params)})
