@@ -118,7 +118,7 @@ class SDEdit(Stage):
         self.editor.run(items)
         for r, it in zip(records, items):
             rec = it.record
-            r.media["lr.mp4"] = media.encode(it.out, r.meta["fps"], lossless=True)
+            r.media["lr.mp4"] = media.encode(it.out, r.meta["fps"], lossless=True, preset="veryfast")
             r.meta["sdedit"] = rec
             r.meta.setdefault("degradations", []).append(
                 {"stage": self.name, "profile": rec["preset"] or "custom", "seed": it.seed, "params": rec})
