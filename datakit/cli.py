@@ -281,6 +281,50 @@ def cmd_refilter(args) -> int:
     return 0
 
 
+def cmd_degrade(args) -> int:
+    import yaml
+
+    from .degrade import PROFILES, params_from_dict
+    from .degrade.single import degrade_clip, summary
+    from .media import MediaError
+
+    if args.profile not in PROFILES:
+        return _fail(f"--profile {args.profile!r}: unknown; allowed: {', '.join(PROFILES)}")
+    overrides = None
+    if args.overrides:
+        try:
+            overrides = yaml.safe_load(args.overrides)
+        except yaml.YAMLError as e:
+            return _fail(f"--overrides: not YAML or JSON ({str(e).splitlines()[0]})")
+        if not isinstance(overrides, dict):
+            return _fail("--overrides: expected a mapping, e.g. '{order1: {noise: {sigma: [1, 10]}}}'")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        return _fail(f"-o {args.out}: folder {out_dir} does not exist")
+    print(f"degrading {args.input} with profile {args.profile} (seed {args.seed}, x{args.scale})", file=sys.stderr)
+    try:
+        data, doc = degrade_clip(args.input, args.profile, seed=args.seed, scale=args.scale, overrides=overrides,
+                                 start=args.start, frames=args.frames)
+    except ValueError as e:
+        return _fail(str(e))
+    except MediaError as e:
+        return _fail(f"{args.input}: {e.reason}: {e.detail}")
+    with open(args.out, "wb") as f:
+        f.write(data)
+    if args.json:
+        text = json.dumps(doc, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w") as f:
+                f.write(text + "\n")
+    out = sys.stderr if args.json == "-" else sys.stdout
+    print(f"{args.out}: {doc['frames']} frames {doc['hr'][0]}x{doc['hr'][1]} -> {doc['lr'][0]}x{doc['lr'][1]} "
+          f"(lossless), profile {args.profile}, seed {args.seed}", file=out)
+    print(summary(params_from_dict(args.profile, doc["params"])), file=out)
+    return 0
+
+
 def cmd_samples(args) -> int:
     from .samples import write_samples
 
@@ -406,6 +450,25 @@ def build_parser() -> argparse.ArgumentParser:
     rfl.add_argument("--keep-list", metavar="URI", help="where to write it (default OUTPUT/keep/PROFILE.parquet)")
     rfl.add_argument("--json", action="store_true", help="print JSON")
     rfl.set_defaults(func=cmd_refilter)
+
+    dg = sub.add_parser("degrade", help="synthetic degradations of one clip (the LR the synthetic stage makes)",
+                        description="Draw one clip's degradation parameters from a profile (blur kernels, resize, "
+                                    "noise, JPEG, video codec; a per-frame random walk for the video profiles) and "
+                                    "apply them: what the synthetic stage does to each clip. Writes the LR clip "
+                                    "losslessly; same input and seed give the same LR.")
+    dg.add_argument("input", help="video file or URI")
+    dg.add_argument("-o", "--out", required=True, help="output video (lossless mp4 at the input size / scale)")
+    dg.add_argument("--profile", default="realbasicvsr", metavar="P",
+                    help="bicubic, realesrgan, realbasicvsr, light or heavy (default realbasicvsr)")
+    dg.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
+    dg.add_argument("--scale", type=int, default=4, help="input size / LR size (default 4)")
+    dg.add_argument("--overrides", metavar="YAML",
+                    help="profile parameters to change, as in a pipeline's synthetic stage, "
+                         "e.g. '{order1: {noise: {sigma: [1, 10]}}}'")
+    dg.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="span start (default 0)")
+    dg.add_argument("--frames", type=int, default=77, metavar="N", help="frames (default 77, or fewer if shorter)")
+    dg.add_argument("--json", metavar="PARAMS", help="write every drawn parameter as JSON here ('-': stdout)")
+    dg.set_defaults(func=cmd_degrade)
 
     sm = sub.add_parser("samples", help="copy the bundled real sample videos (with captions) into a folder")
     sm.add_argument("dest", nargs="?", default="data/samples", help="destination folder (default: data/samples)")

@@ -285,3 +285,49 @@ def test_synthetic_config_rejects_bad_overrides():
         SyntheticConfig(profile="heavy", overrides={"order1": {"noise": {"sigma": [5, 1]}}})
     with pytest.raises(ValidationError, match="no parameters to override"):
         SyntheticConfig(profile="bicubic", overrides={"order1": {}})
+
+
+# ---- the degrade verb --------------------------------------------------------------------------
+
+def test_degrade_verb_writes_lr_and_params(tmp_path, capsys):
+    from datakit.cli import main
+    from datakit.samples import sample_paths
+
+    src = str(next(p for p in sample_paths() if p.name == "carphone_pristine.mp4"))
+    out, params = tmp_path / "lr.mp4", tmp_path / "params.json"
+    argv = ["degrade", src, "-o", str(out), "--profile", "light", "--seed", "3", "--frames", "9", "--json", str(params)]
+    assert main(argv) == 0
+    lr = media.decode(out.read_bytes())
+    assert lr.shape == (9, 36, 44, 3)
+    doc = json.loads(params.read_text())
+    assert doc["profile"] == "light" and doc["seed"] == 3 and doc["lr"] == [44, 36] and doc["frames"] == 9
+    p = degrade.params_from_dict("light", doc["params"])
+    d = degrade.make("light", 4)
+    assert p == d.sample(np.random.default_rng(3), 9)
+    info = media.probe(src)
+    hr = media.read_span(src, info.start_time, 9, info.fps)
+    np.testing.assert_array_equal(lr, d.apply(hr, p))  # lossless, reproducible from the json
+    assert "order 1:" in capsys.readouterr().out
+    # same seed, same bytes
+    out2 = tmp_path / "again.mp4"
+    assert main(argv[:3] + [str(out2)] + argv[4:-2]) == 0
+    assert out2.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--profile", "blurry"], "--profile 'blurry': unknown"),
+    (["--overrides", "{order1: {noise: {sigma: [9, 1]}}}"], "overrides.order1.noise.sigma"),
+    (["--overrides", "[1, 2]"], "--overrides: expected a mapping"),
+    (["--frames", "0"], "--frames must be at least 1"),
+    (["--start", "60"], "past the end"),
+])
+def test_degrade_verb_bad_input(tmp_path, capsys, extra, message):
+    from datakit.cli import main
+    from datakit.samples import sample_paths
+
+    src = str(next(p for p in sample_paths() if p.name == "carphone_pristine.mp4"))
+    assert main(["degrade", src, "-o", str(tmp_path / "lr.mp4")] + extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("datakit: error:") and message in err
+    assert main(["degrade", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "lr.mp4")]) == 2
+    assert main(["degrade", src, "-o", str(tmp_path / "no" / "lr.mp4")]) == 2

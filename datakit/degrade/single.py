@@ -33,3 +33,43 @@ def degrade_clip(uri: str, profile: str = "realbasicvsr", seed: int = 0, scale: 
            "start": start, "fps": info.fps, "frames": n, "hr": [int(hr.shape[2]), int(hr.shape[1])],
            "lr": [int(lr.shape[2]), int(lr.shape[1])], "params": params_dict(params)}
     return data, doc
+
+
+def _blur(b) -> str:
+    if b.family == "sinc":
+        return f"sinc {b.size}x{b.size} omega {b.omega[0]:.2f}"
+    return f"{b.family} {b.size}x{b.size} sigma {b.sigma_x[0]:.2f}"
+
+
+def _codecs(jpeg, video) -> list[str]:
+    out = []
+    if jpeg.applied:
+        out.append(f"JPEG q{jpeg.quality[0]}")
+    if video.applied:
+        out.append(f"{video.codec} {video.bitrate} bit/frame")
+    return out
+
+
+def summary(params) -> str:
+    """One line per order: what was drawn (first-frame values), for people reading a terminal."""
+    if not hasattr(params, "order1"):
+        return f"bicubic x{params.scale}"
+    lines = []
+    for name, o in (("order 1", params.order1), ("order 2", params.order2)):
+        if not o.applied:
+            lines.append(f"{name}: skipped")
+            continue
+        steps = []
+        if o.blur.applied:
+            steps.append(_blur(o.blur))
+        if o.resize.applied:
+            steps.append(f"resize {o.resize.direction} x{o.resize.scale[0]:.2f} {o.resize.mode}")
+        if o.noise.applied:
+            level = o.noise.sigma[0] if o.noise.kind == "gaussian" else o.noise.poisson_scale[0]
+            steps.append(f"{'gray ' if o.noise.gray else ''}{o.noise.kind} noise {level:.2f}")
+        lines.append(f"{name}: " + ", ".join(steps + _codecs(o.jpeg, o.video)))
+    f = params.final
+    resize = [f"resize {f.mode}"] + ([_blur(f.sinc)] if f.sinc.applied else [])
+    codecs = _codecs(f.jpeg, f.video)
+    lines.append("final: " + ", ".join(resize + codecs if f.resize_first else codecs + resize))
+    return "\n".join(lines)
