@@ -175,7 +175,8 @@ class WanT2V(VideoDiffusionModel):
                              max_length=self.max_sequence_length, truncation=True, add_special_tokens=True,
                              return_attention_mask=True, return_tensors="pt")
         ids, mask = tok.input_ids.to(self.device), tok.attention_mask.to(self.device)
-        with torch.inference_mode():
+        # no_grad, not inference_mode: a trainer may feed these tensors to modules that need grad
+        with torch.no_grad():
             emb = self.text_encoder(ids, mask).last_hidden_state
         # positions past each prompt's length are zero, not the encoder's padding states
         return (emb * mask.unsqueeze(-1).to(emb.dtype)).to(self.dtype)
@@ -185,7 +186,7 @@ class WanT2V(VideoDiffusionModel):
     def encode_video(self, video):
         import torch
 
-        with torch.inference_mode():
+        with torch.no_grad():
             z = self.vae.encode(video.to(self.device, self.vae_dtype)).latent_dist.mode()
         return (z.float() - self._lat_mean) / self._lat_std
 
@@ -193,14 +194,14 @@ class WanT2V(VideoDiffusionModel):
         import torch
 
         z = latents.float() * self._lat_std + self._lat_mean
-        with torch.inference_mode():
+        with torch.no_grad():
             out = self.vae.decode(z.to(self.vae_dtype)).sample
         return out.float().clamp(-1, 1)
 
     def predict(self, latents, timesteps, text):
         import torch
 
-        with torch.inference_mode():
+        with torch.no_grad():
             out = self.transformer(hidden_states=latents.to(self.dtype), timestep=timesteps,
                                    encoder_hidden_states=text, return_dict=False)[0]
         return out.float()
