@@ -259,6 +259,70 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_models_tiny(args) -> int:
+    from . import tiny
+
+    names = [n.strip() for n in (args.only or "").split(",") if n.strip()] or list(tiny.WRITERS)
+    unknown = [n for n in names if n not in tiny.WRITERS]
+    if unknown:
+        return _fail(f"--only {','.join(unknown)}: no such tiny model; known: {', '.join(tiny.WRITERS)}")
+    for name in names:
+        path = tiny.write(args.dir, [name], seed=args.seed)[name]
+        print(f"{name:<12} {path}")
+    print(f"wrote {len(names)} tiny random models (outputs made with them are marked synthetic_models)")
+    return 0
+
+
+def _k_range(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError
+    return int(parts[0]), int(parts[1])
+
+
+def cmd_sdedit(args) -> int:
+    from .media import MediaError
+    from .sdedit import ModelError, SDEditParams
+    from .sdedit.single import sdedit_clip
+
+    try:
+        k_range = _k_range(args.k_range) if args.k_range else None
+    except ValueError:
+        return _fail(f"--k-range {args.k_range!r}: expected K1,K2 (integers)")
+    base_w = base_h = None
+    if args.base:
+        try:
+            base_w, base_h = (int(v) for v in args.base.lower().split("x"))
+        except ValueError:
+            return _fail(f"--base {args.base!r}: expected WIDTHxHEIGHT, e.g. 832x480")
+    params = SDEditParams(steps=args.steps, preset=args.preset, k_range=k_range, k=args.k, guidance=args.guidance,
+                          shift=args.shift, negative_prompt=args.negative_prompt,
+                          base_area=None if args.base else args.base_area, base_width=base_w, base_height=base_h)
+    try:
+        data, doc = sdedit_clip(args.input, args.model, params, seed=args.seed, prompt=args.prompt,
+                                start=args.start, frames=args.frames, device=args.device, dtype=args.dtype,
+                                model_id=args.model_id)
+    except (ValueError, ModelError) as e:
+        return _fail(str(e))
+    except MediaError as e:
+        return _fail(f"{args.input}: {e.reason}: {e.detail}")
+    with open(args.out, "wb") as f:
+        f.write(data)
+    if args.json:
+        text = json.dumps(doc, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w") as f:
+                f.write(text + "\n")
+    r = doc["sdedit"]
+    print(f"{args.out}: {doc['frames']} frames at {r['base']['width']}x{r['base']['height']}, k={r['k']} of "
+          f"N={r['steps']} (sigma_start {r['sigma_start']:.4f}), guidance {r['guidance']:g}, seed {r['seed']}, "
+          f"model {r['model_id']}" + (" (tiny random model)" if doc.get("synthetic_models") else ""),
+          file=sys.stderr if args.json == "-" else sys.stdout)
+    return 0
+
+
 def cmd_refilter(args) -> int:
     from . import fsio
     from .scoring import profiles
@@ -440,6 +504,50 @@ def build_parser() -> argparse.ArgumentParser:
                                     "on disk. Nothing is downloaded.")
     mo.add_argument("--json", action="store_true", help="print JSON")
     mo.set_defaults(func=cmd_models)
+    mo.usage = "datakit models [-h] [--json]\n       datakit models tiny [-h] [--only NAME[,NAME...]] [--seed SEED] DIR"
+    mo_sub = mo.add_subparsers(dest="models_action", metavar="ACTION")
+    mt = mo_sub.add_parser("tiny", help="write tiny randomly initialised models for smoke runs and tests",
+                           description="Write tiny, randomly initialised models built with the real classes "
+                                       "(Wan 2.1 pipeline, LLaVA captioner, and every other registered backend) "
+                                       "into DIR/<name>, each loadable by datakit's normal loaders. Outputs made "
+                                       "with them are marked \"synthetic_models\": true. pipelines/smoke.yaml "
+                                       "expects them in data/tiny-models.")
+    mt.add_argument("dir", help="destination folder (e.g. data/tiny-models)")
+    mt.add_argument("--only", metavar="NAME[,NAME...]", help="write only these models (default: all)")
+    mt.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    mt.set_defaults(func=cmd_models_tiny)
+
+    sd = sub.add_parser("sdedit", help="SDEdit one clip through a text-to-video base model (the LR x')",
+                        description="Resize a clip to the base model's resolution, VAE-encode it, noise it to the "
+                                    "start of step N-k of an N-step schedule, denoise exactly k steps with the "
+                                    "caption and decode (UniMMVSR section 3.3): what the sdedit stage does to "
+                                    "each clip. Weights are read from a local diffusers directory only.")
+    sd.add_argument("input", help="video file or URI")
+    sd.add_argument("-o", "--out", required=True, help="output video (lossless mp4 at the base resolution)")
+    sd.add_argument("--model", required=True, metavar="DIR",
+                    help="local diffusers directory (e.g. Wan2.1-T2V-1.3B-Diffusers, or `datakit models tiny`)")
+    kk = sd.add_mutually_exclusive_group()
+    kk.add_argument("--k", type=int, metavar="K", help="denoise exactly K steps")
+    kk.add_argument("--k-range", metavar="K1,K2", help="k uniform in [K1, K2], drawn from --seed")
+    kk.add_argument("--preset", choices=["light", "heavy"], default="light",
+                    help="k range per 50 steps: light [3, 7], heavy [13, 17] (default light)")
+    sd.add_argument("--steps", type=int, default=50, metavar="N", help="steps of the full schedule (default 50)")
+    sd.add_argument("--seed", type=int, default=0, help="draws k and the noise (default 0)")
+    sd.add_argument("--prompt", help="caption (default: the video's NAME.txt / NAME.json sidecar, else empty)")
+    sd.add_argument("--negative-prompt", default="", help="prompt of the unconditional branch (default empty)")
+    sd.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance (default 5.0)")
+    sd.add_argument("--shift", type=float, help="scheduler shift (default: the model's; Wan 2.1: 3.0)")
+    sd.add_argument("--base", metavar="WxH", help="base resolution (default: --base-area at the clip's aspect)")
+    sd.add_argument("--base-area", type=int, default=832 * 480, metavar="PIXELS",
+                    help="pixels of the base resolution (default 399360 = 832x480)")
+    sd.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="span start (default 0)")
+    sd.add_argument("--frames", type=int, default=77, metavar="N", help="frames (default 77, or fewer if shorter)")
+    sd.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
+    sd.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                    help="denoiser dtype (default: bf16 on GPU, float32 on CPU)")
+    sd.add_argument("--model-id", help="id recorded in the json (default: the directory name)")
+    sd.add_argument("--json", metavar="PARAMS", help="write every setting (k, sigma_start, ...) as JSON here ('-': stdout)")
+    sd.set_defaults(func=cmd_sdedit)
 
     rfl = sub.add_parser("refilter", help="apply another filter profile to a finished output, without re-scoring",
                          description="Re-apply a filter profile to the scores stored in an output's manifests and "
