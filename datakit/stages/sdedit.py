@@ -20,6 +20,8 @@ actor a whole GPU and size the pool to the GPUs::
       concurrency: 8           # actors = GPUs to use
       batch_size: 4            # clips per call; clips of one base shape share transformer calls
 
+``model`` is a local path read by every actor: on a cluster it must exist on each node (a shared
+file system or the same path everywhere); the driver checks it before the job starts.
 ``device: auto`` picks CUDA when the actor sees a GPU; the transformer and text encoder then
 run in bf16 (``dtype``), the VAE in float32 (``vae_dtype``). The CPU path works for small
 models (the tiny one of ``datakit models tiny``); a 1.3B model on CPU is impractically slow.
