@@ -406,10 +406,14 @@ def test_two_worker_ray_train_run(corpora, tiny_models, tmp_path):
     from datakit.train import trainer
 
     out = tmp_path / "ray"
-    cfg = tiny_config(tiny_models, [corpora["t2v"]], out, "stages.0.steps=2", "distributed.workers=2",
-                      "checkpoint.every=2", "log_every=1")
+    cfg = tiny_config(tiny_models, [corpora["t2v"]], out, "stages.0.steps=3", "distributed.workers=2",
+                      "checkpoint.every=2", "log_every=2")     # reports at steps 2 and 3 (the end) on both ranks
     res = trainer.train(cfg)
-    assert res["workers"] == 2 and res["backend"] == "gloo" and res["end_step"] == 2
-    assert (out / "checkpoints" / "step-00000002" / "model.safetensors").is_file()
+    assert res["workers"] == 2 and res["backend"] == "gloo" and res["end_step"] == 3
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
+    assert (out / "checkpoints" / "step-00000003" / "optimizer.safetensors").is_file()
+    info = json.loads((out / "checkpoints" / "step-00000003" / "trainer.json").read_text())
+    assert info["world_size"] == 2
     recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in recs] == [0, 1] and all(np.isfinite(r["loss"]) for r in recs)
+    assert [r["step"] for r in recs] == [0, 1, 2] and all(np.isfinite(r["loss"]) for r in recs)
+    assert all(r["items_per_s"] > 0 for r in recs) and res["last_loss"] == recs[-1]["loss"]

@@ -27,8 +27,8 @@ import io
 import logging
 import tarfile
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Iterator
 
 import numpy as np
 from torch.utils.data import IterableDataset

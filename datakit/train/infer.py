@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -56,6 +56,10 @@ def combine(cond: torch.Tensor, null_txt: torch.Tensor | None, null_ref: torch.T
     return out
 
 
+def _twice(v: torch.Tensor) -> torch.Tensor:
+    return torch.cat([v, v], dim=0)
+
+
 def guided_velocity(model, x, t, text, null_text, lr, aug_t, refs: Sequence, step_index: int, g: Guidance,
                     autocast: bool = False) -> tuple[torch.Tensor, list[str]]:
     """The guided velocity at one step, and which branches ran (``cond``, ``null_txt``, ``null_ref``)."""
@@ -67,9 +71,8 @@ def guided_velocity(model, x, t, text, null_text, lr, aug_t, refs: Sequence, ste
     branches = ["cond"]
     with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=autocast):
         if g.s_txt:
-            two = lambda v: torch.cat([v, v], dim=0)  # noqa: E731
-            out = model(two(x), two(tt), torch.cat([text, null_text], dim=0), lr=two(lr), aug_t=two(aug),
-                        refs=[(k, two(lat)) for k, lat in refs]).float()
+            out = model(_twice(x), _twice(tt), torch.cat([text, null_text], dim=0), lr=_twice(lr),
+                        aug_t=_twice(aug), refs=[(k, _twice(lat)) for k, lat in refs]).float()
             cond, null_txt = out[:b], out[b:]
             branches.append("null_txt")
         else:
@@ -108,7 +111,7 @@ def _pad_frames(frames: np.ndarray, count: int) -> np.ndarray:
 
 
 def _pad_edge(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    t, h, w, _ = frames.shape
+    _, h, w, _ = frames.shape
     return np.pad(frames, ((0, 0), (0, height - h), (0, width - w), (0, 0)), mode="edge")
 
 

@@ -22,7 +22,7 @@ model's own modules (shared, not copied).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

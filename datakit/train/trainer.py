@@ -25,6 +25,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -131,12 +132,34 @@ def _device(spec) -> torch.device:
     return torch.device(spec)
 
 
+def load_base(path: str, device) -> "VideoDiffusionModel":  # noqa: F821
+    """The T2V base model with its transformer in float32 (master weights for training).
+
+    On CPU everything loads in float32. On GPU the text encoder loads in bf16 (it only encodes
+    prompts) and the transformer is read again from disk in float32 rather than up-cast from
+    bf16, which would round the released weights.
+    """
+    from ..sdedit import load_model
+
+    device = _device(device)
+    if device.type != "cuda":
+        return load_model(path, device=str(device), dtype="float32")
+    wan = load_model(path, device=str(device), dtype="auto")
+    from diffusers import WanTransformer3DModel
+
+    sub = Path(path) / "transformer"
+    wan.transformer = None
+    torch.cuda.empty_cache()
+    wan.transformer = WanTransformer3DModel.from_pretrained(sub, torch_dtype=torch.float32,
+                                                            local_files_only=True).to(device)
+    return wan
+
+
 class Trainer:
     """Model, optimizer, data and state of one training worker (rank)."""
 
     def __init__(self, cfg: TrainConfig, rank: int = 0, world: int = 1, device=None, resume: bool = True,
                  loader_workers: int | None = None):
-        from ..sdedit import load_model
         from .model import build
 
         self.cfg, self.rank, self.world = cfg, rank, world
@@ -148,8 +171,8 @@ class Trainer:
             log.warning("bf16 autocast is used on GPU only; training in float32 on %s", self.device)
         self.loader_workers = cfg.data.workers if loader_workers is None else loader_workers
 
-        self.wan = load_model(cfg.base_model, device=str(self.device), dtype="auto" if cuda else "float32")
-        base = self.wan.transformer.float()
+        self.wan = load_base(cfg.base_model, self.device)
+        base = self.wan.transformer
         r = cfg.model.rope
         self.model = build(base, {"target": r.target, "images": r.images, "video": r.video},
                            max_images=cfg.data.max_images).to(self.device)
@@ -204,7 +227,7 @@ class Trainer:
         log.info("resumed from %s at step %d", path, self.step)
 
     def checkpoint_info(self) -> dict:
-        si, stage = self.cfg.stage_at(max(self.step - 1, 0))
+        _, stage = self.cfg.stage_at(max(self.step - 1, 0))
         return {"items": self.step * self.cfg.optim.grad_accum, "stage": stage.name,
                 "config_hash": self.cfg.config_hash(), "config": self.cfg.model_dump(mode="json"),
                 "base_model": os.path.abspath(self.cfg.base_model), "model": self.model.describe(),
@@ -319,16 +342,16 @@ class Trainer:
                 window_items += self.world * accum
                 if metrics is not None:
                     metrics.add({k: v for k, v in rec.items() if k != "rank0_losses"} | {"time": time.time()})
-                if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == end):
-                    el = time.perf_counter() - window_t
-                    log.info("step %d/%d [%s] loss %.4f lr %.2e | %.2f items/s (data wait %.0f%%)",
-                             self.step, cfg.total_steps, rec["stage"], rec["loss"], rec["lr"],
-                             window_items / el if el else 0.0, 100 * t_data / max(rec["step_s"], 1e-9))
-                    window_t, window_items = time.perf_counter(), 0
-                    metrics.flush()
-                    _ray_report(rec)
-                elif self.world > 1 and self.step % cfg.log_every == 0:
-                    _ray_report(rec)
+                if self.step % cfg.log_every == 0 or self.step == end:    # the same steps on every rank
+                    if self.rank == 0:
+                        el = time.perf_counter() - window_t
+                        log.info("step %d/%d [%s] loss %.4f lr %.2e | %.2f items/s (data wait %.0f%%)",
+                                 self.step, cfg.total_steps, rec["stage"], rec["loss"], rec["lr"],
+                                 window_items / el if el else 0.0, 100 * t_data / max(rec["step_s"], 1e-9))
+                        window_t, window_items = time.perf_counter(), 0
+                        metrics.flush()
+                    if self.world > 1:
+                        _ray_report(rec)
                 if self.step % cfg.checkpoint.every == 0 or self.step == end:
                     self.save()
         finally:
@@ -346,7 +369,7 @@ def _ray_report(rec: dict) -> None:
         ctx = ray.train.get_context()
         if ctx is None or ctx.get_world_size() <= 1:
             return
-    except Exception:   # not under Ray Train
+    except Exception:   # noqa: BLE001 -- a process group started some other way: nothing to report to
         return
     ray.train.report({k: rec[k] for k in ("step", "loss", "lr", "items_per_s", "grad_norm")})
 
@@ -374,8 +397,14 @@ def train(cfg: TrainConfig) -> dict:
         res = {"workers": 1, "start_step": start, "end_step": t.step,
                "last_loss": hist[-1]["loss"] if hist else None, "resumed_from": t.resumed_from}
     res["wall_s"] = round(time.time() - t0, 2)
-    done = [d for _, d, ok in ckpt_mod.list_checkpoints(cfg.output) if ok]
-    res["checkpoint"] = done[-1] if done else None
+    done = [(s, d) for s, d, ok in ckpt_mod.list_checkpoints(cfg.output) if ok]
+    res["checkpoint"] = done[-1][1] if done else None
+    res["end_step"] = done[-1][0] if done else res.get("end_step")
+    if res.get("last_loss") is None:
+        metrics = fsio.join(fsio.normalize(cfg.output), "metrics.jsonl")
+        if fsio.exists(metrics):
+            lines = fsio.read_text(metrics).strip().splitlines()
+            res["last_loss"] = json.loads(lines[-1])["loss"] if lines else None
     return res
 
 
@@ -418,6 +447,4 @@ def _fit_ray(cfg: TrainConfig) -> dict:
     result = trainer.fit()
     if result.error:
         raise RuntimeError(f"training failed: {result.error}")
-    done = [s for s, _, ok in ckpt_mod.list_checkpoints(cfg.output) if ok]
-    return {"workers": d.workers, "backend": backend, "use_gpu": use_gpu, "end_step": done[-1] if done else None,
-            "last_loss": (result.metrics or {}).get("loss")}
+    return {"workers": d.workers, "backend": backend, "use_gpu": use_gpu, "last_loss": (result.metrics or {}).get("loss")}
