@@ -20,11 +20,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[models,dev]"
 	@touch $(STAMP)
 
+# The t2v demo, then its multi-ID (ID crops) and editing (reference video + mask) variants,
+# all on the bundled real clips with offline backends; each output is verified.
+DEMOS := demo demo_mi2v demo_edit
+
 demo: $(STAMP)
 	$(VENV)/bin/datakit samples data/samples
-	$(VENV)/bin/datakit run pipelines/demo.yaml
-	$(VENV)/bin/datakit verify out/demo
+	@set -e; for d in $(DEMOS); do \
+	  $(VENV)/bin/datakit run pipelines/$$d.yaml; \
+	  $(VENV)/bin/datakit verify -q out/$$d; \
+	done
 	$(VENV)/bin/datakit stats out/demo
+	$(VENV)/bin/datakit inspect out/demo --html out/demo-report -q
+	@echo "report: out/demo-report/index.html"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -158,6 +158,25 @@ def preflight(spec: PipelineSpec) -> None:
         raise PreflightError("the pipeline cannot start:\n  " + "\n  ".join(problems))
 
 
+def check_resources(spec: PipelineSpec, cpus: float, gpus: float) -> list[str]:
+    """Actor pools hold their CPUs/GPUs for the whole job: if they leave no room for the task
+    stages feeding them, Ray waits forever. Returns what does not fit."""
+    pools = [c for c in spec.stages if STAGES[c.stage].uses_model]
+    tasks = [c for c in spec.stages if not STAGES[c.stage].uses_model]
+    held_cpu = sum(c.num_cpus * (c.concurrency or 1) for c in pools)
+    held_gpu = sum(c.num_gpus * (c.concurrency or 1) for c in pools)
+    need_cpu = max((c.num_cpus for c in tasks), default=0.0)
+    problems = []
+    if held_cpu + need_cpu > cpus + 1e-9:
+        problems.append(
+            f"actor pools ({', '.join(f'{c.stage}: {c.concurrency or 1} x {c.num_cpus} CPU' for c in pools)}) "
+            f"hold {held_cpu:g} CPUs and task stages need {need_cpu:g} more, but Ray has {cpus:g}: "
+            "lower `concurrency` or `num_cpus` of those stages (they would wait for each other forever)")
+    if held_gpu > gpus + 1e-9:
+        problems.append(f"actor pools need {held_gpu:g} GPUs but Ray has {gpus:g}: lower `num_gpus` or `concurrency`")
+    return problems
+
+
 def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> RunResult:
     import ray.data
 
@@ -173,6 +192,12 @@ def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> 
     writer = shards.ShardWriter(spec, state)
     if todo:
         init_ray(spec.ray, progress)
+        res = ray.cluster_resources()
+        problems = check_resources(spec, res.get("CPU", 0.0), res.get("GPU", 0.0))
+        if problems and not spec.ray.address:
+            raise PreflightError("the pipeline cannot start:\n  " + "\n  ".join(problems))
+        for p in problems:  # an autoscaling cluster may still grow: warn only
+            log.warning("%s", p)
         # keys finished by an interrupted run, for sources that still have work left
         skip = frozenset(state.resume_skip)
         ds = ray.data.from_arrow(_encode(todo)).repartition(min(len(todo), 1024))

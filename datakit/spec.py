@@ -68,12 +68,16 @@ class PipelineSpec(BaseModel):
     @model_validator(mode="after")
     def _order(self):
         seen: list[str] = []
+        names = [st.stage for st in self.stages]
         for i, st in enumerate(self.stages):
             if st.stage in seen:
                 raise ValueError(f"stages[{i}]: stage {st.stage!r} appears twice")
             missing = [r for r in STAGES[st.stage].requires if r not in seen]
             if missing:
                 raise ValueError(f"stages[{i}]: stage {st.stage!r} must come after {', '.join(missing)}")
+            later = [a for a in STAGES[st.stage].after if a in names[i + 1:]]
+            if later:
+                raise ValueError(f"stages[{i}]: stage {st.stage!r} must come after {', '.join(later)}")
             seen.append(st.stage)
         return self
 

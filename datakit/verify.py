@@ -130,6 +130,6 @@ def verify(root: str, decode: bool = True, on_shard: Callable[[str], None] | Non
                                 f"rejects) differ from the manifests ({rep.samples}, {rejects}): rerun the job")
     elif rep.shards:
         rep.problems.append("summary.json is missing (the run did not finish; rerun the job)")
-    if rep.shards == 0 and not rep.problems:
-        rep.problems.append(f"{root}: no complete shards")
+    if rep.shards == 0 and not rep.problems and not fsio.exists(summ_uri):
+        rep.problems.append(f"{root}: no complete shards and no summary.json (not a finished datakit output)")
     return rep

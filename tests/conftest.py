@@ -16,6 +16,10 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Overrides for tests of job mechanics (resume, rejects, clusters): the shipped demo with
+#: the cheap bicubic LR, so the many runs stay fast. The demo as shipped runs in test_pipeline.
+FAST = ["synthetic.profile=bicubic"]
+
 
 def pattern_frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     """Smooth moving gradients with a square: compressible, and every frame differs."""

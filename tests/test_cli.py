@@ -1,4 +1,5 @@
 """The `datakit` command as users run it: help, bad input, broken videos, a killed run."""
+import json
 import os
 import shutil
 import signal
@@ -10,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from badinputs import make_bad_inputs
-from conftest import REPO
+from conftest import FAST, REPO
 from datakit import shards
 
 DATAKIT = [sys.executable, "-m", "datakit.cli"]
@@ -26,9 +27,15 @@ def datakit(*args, timeout=300):
     return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=REPO)
 
 
+def fast(*args):
+    """``datakit run pipelines/demo.yaml ARGS`` with the test overrides."""
+    return datakit("run", "pipelines/demo.yaml", *args, *[a for o in FAST for a in ("--set", o)])
+
+
 def test_every_verb_has_help():
     assert "run" in datakit("--help").stdout
-    for verb in ("run", "verify", "stats", "samples"):
+    for verb in ("run", "verify", "stats", "inspect", "samples", "score", "models", "refilter", "refs", "degrade",
+                 "sdedit"):
         r = datakit(verb, "--help")
         assert r.returncode == 0 and "usage: datakit " + verb in r.stdout
 
@@ -60,11 +67,10 @@ def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_
     for name in ("bikes.mp4", "carphone_pristine.mp4"):
         shutil.copy(sample_dir / name, inp / name)
     out = tmp_path / "out"
-    r = datakit("run", "pipelines/demo.yaml", "--input", str(inp), "--output", str(out), "-q",
-                "--set", "shard.max_samples=3")
+    r = fast("--input", str(inp), "--output", str(out), "-q", "--set", "shard.max_samples=3")
     assert r.returncode == 0, r.stderr[-2000:]
     rejects = pq.read_table(out / "rejects.parquet").to_pylist()
-    by_file = {os.path.basename(x["source_uri"]): x for x in rejects}
+    by_file = {os.path.basename(x["source_uri"]): x for x in rejects if x["stage"] != "filter"}
     assert set(by_file) == {p.name for p in bad.values()}
     assert by_file["zero_byte.mp4"]["reason"] == "unreadable"
     assert by_file["not_video.mp4"]["reason"] == "unreadable"
@@ -77,9 +83,10 @@ def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_
     only_good.mkdir()
     for name in ("bikes.mp4", "carphone_pristine.mp4"):
         shutil.copy(sample_dir / name, only_good / name)
-    r2 = datakit("run", "pipelines/demo.yaml", "--input", str(only_good), "--output", str(tmp_path / "out2"), "-q")
+    r2 = fast("--input", str(only_good), "--output", str(tmp_path / "out2"), "-q")
     assert r2.returncode == 0
-    assert _spans(out) == _spans(tmp_path / "out2") and len(_spans(out)) == 8
+    assert _spans(out) == _spans(tmp_path / "out2") and {s[0] for s in _spans(out)} == {"bikes.mp4",
+                                                                                         "carphone_pristine.mp4"}
     v = datakit("verify", str(out), "-q")
     assert v.returncode == 0 and v.stdout.startswith("OK")
     s = datakit("stats", str(out))
@@ -90,7 +97,7 @@ def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_
 def test_killed_run_resumes_to_the_clean_key_set(sample_dir, tmp_path):
     out = tmp_path / "out"
     cmd = [*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out), "-q",
-           "--set", "shard.max_samples=1"]
+           "--set", "shard.max_samples=1", *[a for o in FAST for a in ("--set", o)]]
     proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 240
@@ -104,16 +111,13 @@ def test_killed_run_resumes_to_the_clean_key_set(sample_dir, tmp_path):
         proc.wait()
     assert not (out / "summary.json").exists(), "the run finished before the kill"
     partial = _keys(out)
-    assert 1 <= len(partial) < 12
-    r = datakit("run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out), "-q",
-                "--set", "shard.max_samples=1")
+    r = fast("--input", str(sample_dir), "--output", str(out), "-q", "--set", "shard.max_samples=1")
     assert r.returncode == 0, r.stderr[-2000:]
     keys = _keys(out)
-    assert len(keys) == len(set(keys)) == 12
-    assert set(partial) <= set(keys)
+    assert len(keys) == len(set(keys)) and set(partial) < set(keys)
     # the same set a clean, uninterrupted run makes
     clean = tmp_path / "clean"
-    assert datakit("run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(clean), "-q").returncode == 0
+    assert fast("--input", str(sample_dir), "--output", str(clean), "-q").returncode == 0
     assert sorted(keys) == sorted(_keys(clean))
     assert datakit("verify", str(out), "-q").returncode == 0
 
@@ -124,13 +128,17 @@ def test_every_odd_input_is_rejected_with_a_reason_or_processed(tmp_path):
 
     corpus = make_odd_corpus(tmp_path / "in")
     out = tmp_path / "out"
-    r = datakit("run", "pipelines/demo.yaml", "--input", str(tmp_path / "in"), "--output", str(out), "-q")
+    # the quality filter only tags here: these are synthetic test patterns, not footage
+    r = fast("--input", str(tmp_path / "in"), "--output", str(out), "-q", "--set", "filter.action=tag")
     assert r.returncode == 0, r.stderr[-2000:]
     rejects = pq.read_table(out / "rejects.parquet").to_pylist()
     rows = [x for u in shards.manifest_uris(str(out)) for x in shards.read_manifest(u)]
+    # clips the quality filter turned down were decoded and scored: they count as processed
+    filtered = [json.loads(x["json"]) for x in rejects if x["stage"] == "filter"]
+    rejects = [x for x in rejects if x["stage"] != "filter"]
     for name, (path, expected) in corpus.items():
         rej = [x for x in rejects if x["source_uri"] == str(path)]
-        got = [x for x in rows if x["source_uri"] == str(path)]
+        got = [x for x in rows + filtered if x["source_uri"] == str(path)]
         if expected is None:
             assert got and not rej, (name, rej)
         elif expected == "partial":
@@ -138,7 +146,7 @@ def test_every_odd_input_is_rejected_with_a_reason_or_processed(tmp_path):
             assert all(x["reason"] == "decode_error" for x in rej), (name, rej)
         else:
             assert not got and [x["reason"] for x in rej] == [expected], (name, rej)
-    rotated = [x for x in rows if x["source_uri"].endswith("rotated.mp4")]
+    rotated = [x for x in rows + filtered if x["source_uri"].endswith("rotated.mp4")]
     assert rotated[0]["source"]["rotation"] == 270 and rotated[0]["hr"]["height"] > rotated[0]["hr"]["width"]
     assert datakit("verify", str(out), "-q").returncode == 0
 
@@ -148,23 +156,33 @@ def test_a_source_that_keeps_killing_its_worker_becomes_a_reject(sample_dir, tmp
     out = tmp_path / "out"
     env = dict(_env(), DATAKIT_FAULT_INJECT="extract:carphone")
     r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
-                        "-q", "--set", "ray.max_retries=1"], capture_output=True, text=True, timeout=400, env=env,
-                       cwd=REPO)
+                        "-q", "--set", "ray.max_retries=1", *[a for o in FAST for a in ("--set", o)]],
+                       capture_output=True, text=True, timeout=400, env=env, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     rejects = pq.read_table(out / "rejects.parquet").to_pylist()
-    assert [(os.path.basename(x["source_uri"]), x["reason"]) for x in rejects] == [
+    assert [(os.path.basename(x["source_uri"]), x["reason"]) for x in rejects if x["stage"] != "filter"] == [
         ("carphone_pristine.mp4", "task_failed")]
-    assert {s[0] for s in _spans(out)} == {"bikes.mp4", "bigbuckbunny.mp4"} and len(_spans(out)) == 8
+    assert {s[0] for s in _spans(out)} == {"bikes.mp4", "bigbuckbunny.mp4"}
     assert datakit("verify", str(out), "-q").returncode == 0
 
 
 def test_missing_weights_stop_the_job_before_it_starts(sample_dir, tmp_path):
-    spec = tmp_path / "needs_musiq.yaml"
-    spec.write_text((REPO / "pipelines" / "demo.yaml").read_text().replace(
-        "  - stage: synthetic", "  - stage: score\n    metrics: [musiq]\n  - stage: synthetic"))
     env = dict(_env(), TORCH_HOME=str(tmp_path / "empty_torch_home"), DATAKIT_MODELS=str(tmp_path / "none"))
-    r = subprocess.run([*DATAKIT, "run", str(spec), "--input", str(sample_dir), "--output", str(tmp_path / "out")],
+    r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output",
+                        str(tmp_path / "out"), "--set", "score.metrics=[musiq]"],
                        capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
     assert r.returncode == 2, r.stderr[-1500:]
     assert "the pipeline cannot start" in r.stderr and "musiq" in r.stderr
     assert not list((tmp_path / "out").glob("*.tar"))
+
+
+def test_models_reports_what_a_pipeline_needs(tmp_path):
+    env = dict(_env(), TORCH_HOME=str(tmp_path / "th"), DATAKIT_MODELS=str(tmp_path / "dm"))
+    run = lambda *a: subprocess.run([*DATAKIT, "models", *a], capture_output=True, text=True, env=env,  # noqa: E731
+                                    cwd=REPO, timeout=120)
+    r = run("--pipeline", "pipelines/mi2v.yaml")
+    assert r.returncode == 1 and "Mask2Former checkpoint" in r.stdout and "MISSING" in r.stdout
+    r = run("--pipeline", "pipelines/demo_mi2v.yaml")
+    assert r.returncode == 0 and "opencv (no weights)" in r.stdout
+    r = run("--json")
+    assert r.returncode == 0 and any(row["metric"] == "musiq" and not row["found"] for row in json.loads(r.stdout))

@@ -4,9 +4,10 @@ import subprocess
 import sys
 
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO
+from conftest import FAST, REPO
 from datakit import fsio, shards
 from datakit.verify import verify
 
@@ -45,13 +46,16 @@ def s3(sample_dir):
 def test_pipeline_reads_and_writes_object_storage(s3):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
     cmd = [sys.executable, "-m", "datakit.cli", "run", "pipelines/demo.yaml", "--input", "s3://corpus/raw",
-           "--output", "s3://corpus/out", "-q", "--set", "split.max_clips_per_source=2"]
+           "--output", "s3://corpus/out", "-q", "--set", "split.max_clips_per_source=2",
+           *[a for o in FAST for a in ("--set", o)]]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     names = {u.rsplit("/", 1)[-1] for u in fsio.list_files("s3://corpus/out", recursive=False)}
     assert {"config.json", "summary.json", "rejects.parquet", "demo-000000.tar", "demo-000000.parquet"} <= names
     rows = [x for u in shards.manifest_uris("s3://corpus/out") for x in shards.read_manifest(u)]
-    assert len(rows) == 4 and all(x["source_uri"].startswith("s3://corpus/raw/") for x in rows)
+    assert rows and all(x["source_uri"].startswith("s3://corpus/raw/") for x in rows)
+    assert len(rows) + sum(1 for x in pq.read_table("s3://corpus/out/rejects.parquet").to_pylist()
+                           if x["stage"] == "filter") == 4
     assert {x["caption"] for x in rows if x["source_uri"].endswith("carphone_pristine.mp4")} == {"a man in a car"}
     rep = verify("s3://corpus/out")
     assert rep.ok, rep.problems

@@ -16,7 +16,9 @@ def _tree():
 
 def test_all_shipped_pipelines_load():
     from conftest import REPO
-    for path in sorted((REPO / "pipelines").glob("*.yaml")):
+    paths = [p for p in sorted((REPO / "pipelines").glob("*.yaml")) if not p.name.startswith("train_")]
+    assert {"demo.yaml", "t2v.yaml", "mi2v.yaml", "edit.yaml", "smoke.yaml"} <= {p.name for p in paths}
+    for path in paths:                      # train_*.yaml are trainer configs, not corpus jobs
         s = spec.load(path)
         assert s.stages[0].stage == "probe", path
 
@@ -70,3 +72,25 @@ def test_config_hash_ignores_resources_and_paths():
     b = spec.parse(_tree(), ["split.num_cpus=2", "output=z", "input=q", "extract.batch_size=4", "shard.max_samples=1"])
     c = spec.parse(_tree(), ["split.frames=17"])
     assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+def test_actor_pools_that_starve_the_task_stages_are_refused():
+    from datakit.runner import check_resources
+
+    t = _tree()
+    t["stages"].insert(3, {"stage": "score", "metrics": ["sharpness"], "concurrency": 2})
+    s = spec.parse(t)
+    problems = check_resources(s, cpus=2, gpus=0)
+    assert len(problems) == 1 and "score: 2 x 1.0 CPU" in problems[0] and "lower `concurrency`" in problems[0]
+    assert check_resources(spec.parse(t, ["score.concurrency=1"]), cpus=2, gpus=0) == []
+    assert "GPUs" in check_resources(spec.parse(t, ["score.concurrency=1", "score.num_gpus=1"]), 2, 0)[0]
+
+
+def test_sdedit_must_precede_synthetic_when_both_are_present():
+    t = _tree()
+    t["stages"].append({"stage": "sdedit", "model": "m"})
+    with pytest.raises(spec.SpecError, match="'synthetic' must come after sdedit"):
+        spec.parse(t)
+    t = _tree()
+    t["stages"].insert(3, {"stage": "sdedit", "model": "m"})
+    assert spec.parse(t).stage_names()[3:] == ["sdedit", "synthetic"]

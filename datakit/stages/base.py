@@ -37,6 +37,8 @@ class Stage(ABC):
     uses_model: ClassVar[bool] = False
     #: Stages that must come earlier in the pipeline (checked when the spec loads).
     requires: ClassVar[tuple[str, ...]] = ()
+    #: Stages that, when the pipeline has them, must come earlier (e.g. sdedit before synthetic).
+    after: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: StageConfig):
         self.config = config

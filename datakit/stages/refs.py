@@ -86,11 +86,28 @@ class IdRefsConfig(StageConfig):
                               max_overlap=self.max_overlap, margin=self.margin, background=tuple(self.background))
 
 
+def _segmenter_preflight(seg) -> list[str]:
+    """A Mask2Former checkpoint that is not on disk stops the job before it starts."""
+    if getattr(seg, "backend", None) != "mask2former":
+        return []
+    from ..refs.mask2former import ModelNotFound, resolve_model
+
+    try:
+        resolve_model(seg.model)
+    except ModelNotFound as e:
+        return [str(e)]
+    return []
+
+
 class IdRefs(Stage):
     name = "id_refs"
     requires = ("split",)
     uses_model = True
     Config = IdRefsConfig
+
+    @classmethod
+    def preflight(cls, cfg) -> list[str]:
+        return _segmenter_preflight(cfg.segmenter)
 
     def setup(self) -> None:
         self.segmenter = make_segmenter(self.config.segmenter)
@@ -194,6 +211,10 @@ class EditRefs(Stage):
     requires = ("extract",)
     uses_model = True
     Config = EditRefsConfig
+
+    @classmethod
+    def preflight(cls, cfg) -> list[str]:
+        return _segmenter_preflight(cfg.segmenter)
 
     def setup(self) -> None:
         self.segmenter = make_segmenter(self.config.segmenter)

@@ -60,6 +60,7 @@ def lr_size(meta: dict, frames: np.ndarray, scale: int) -> tuple[int, int]:
 class Synthetic(Stage):
     name = "synthetic"
     requires = ("extract",)
+    after = ("sdedit",)      # synthetic degradations apply to the SDEdit output
     Config = SyntheticConfig
 
     def setup(self) -> None:
