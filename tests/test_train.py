@@ -417,3 +417,25 @@ def test_two_worker_ray_train_run(corpora, tiny_models, tmp_path):
     recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [0, 1, 2] and all(np.isfinite(r["loss"]) for r in recs)
     assert all(r["items_per_s"] > 0 for r in recs) and res["last_loss"] == recs[-1]["loss"]
+
+
+def test_cli_train_and_upscale(corpora, tiny_models, tmp_path, capsys):
+    from datakit import media
+    from datakit.cli import main
+    from datakit.train.data import build_index, read_members
+
+    base = ["--set", f"base_model={tiny_models / 'wan'}", "--set", f"data.roots=[{corpora['t2v']}]"]
+    cfg = str(REPO / "pipelines" / "train_tiny.yaml")
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["train", cfg, "--set", "optim.learning_rate=1", *base]) == 2
+    assert "unknown field" in capsys.readouterr().err
+    assert main(["train", cfg, "--output", str(tmp_path / "run"), "--set", "stages.0.steps=2", "-q", *base]) == 0
+    assert "trained to step 2 of 2" in capsys.readouterr().out
+
+    e = build_index([corpora["t2v"]])["t2v"][0]
+    (tmp_path / "lr.mp4").write_bytes(read_members(e, ["lr.mp4"])["lr.mp4"])
+    up = ["upscale", "--checkpoint", str(tmp_path / "run"), "--prompt", "a street", "--steps", "2", "-q"]
+    assert main([*up, "--lr", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "up.mp4")]) == 2
+    assert main([*up, "--lr", str(tmp_path / "lr.mp4"), "-o", str(tmp_path / "up.mp4"), "--scale", "2"]) == 0
+    lr, got = (media.stream_info((tmp_path / n).read_bytes()) for n in ("lr.mp4", "up.mp4"))
+    assert (got["width"], got["height"], got["frames"]) == (2 * lr["width"], 2 * lr["height"], lr["frames"])
