@@ -95,7 +95,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12, help="training steps per step/fit measurement")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
     ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
+    ap.add_argument("--from-json", type=Path, default=None, help="render the section from an earlier --json file")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -107,17 +108,21 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     results = {}
+    if args.from_json:
+        results = {int(k): v | {"loader": {int(w): x for w, x in v["loader"].items()}}
+                   for k, v in json.loads(args.from_json.read_text()).items()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        samples.write_samples(tmp / "samples")
-        tiny.write(tmp / "models", ["wan"])
-        for h in args.heights:
+        if not args.from_json:
+            samples.write_samples(tmp / "samples")
+            tiny.write(tmp / "models", ["wan"])
+        for h in ([] if args.from_json else args.heights):
             root = tmp / f"corpus{h}"
             build_corpus(tmp / "samples", root, h, args.frames, args.clips)
             cfg = config(tmp / "models", root, tmp / f"run{h}", args.frames, args.steps)
             index = build_index(cfg.data.roots)
             r = {"samples": sum(len(v) for v in index.values())}
-            r["hr_size"] = load_item(Sampler(cfg, index).plan(0), cfg)["hr"].shape[1:3]
+            r["hr_size"] = list(load_item(Sampler(cfg, index).plan(0), cfg)["hr"].shape[1:3])
             r["loader"] = {w: loader_rate(cfg, index, w, args.items) for w in (0, 1, 2)}
             t = tr.Trainer(cfg, loader_workers=0)
             s = Sampler(cfg, t.index)
@@ -132,24 +137,30 @@ def main() -> None:
             results[h] = r
             print(h, json.dumps(r, default=str), flush=True)
 
+    import yaml
+
+    demo = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())
+    lr_stage = next((st for st in demo["stages"] if st["stage"] == "synthetic"), {})
+    lr_desc = f"LR by its `{lr_stage.get('profile', '?')}` x{lr_stage.get('scale', '?')} degradations"
     machine = (f"{platform.machine()}, {psutil.cpu_count()} CPU cores, "
                f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU")
     lines = [
         "## Trainer: loader throughput vs the training step (CPU)", "",
         f"Command: `.venv/bin/python bench/bench_train.py` — machine: {machine}; torch threads in the "
         f"training process: {args.threads}. Corpora: `pipelines/demo.yaml` on the real sample clips, "
-        f"{args.frames}-frame clips (the stage-1 length), bicubic x4 LR; items are whole frames (no crop). "
+        f"{args.frames}-frame clips (the stage-1 length), HR height set per row, {lr_desc} (stored losslessly); "
+        "items are whole frames (no crop). "
         "The model is the tiny random Wan 2.1 (`datakit models tiny`): the step figures are the tiny "
         "model's (VAE and text encoding, forward, backward, AdamW on the CPU), not a real model's. Other "
         "processes may share the cores: compare rows of one run.", "",
-        "| HR size | loader items/s, in-process | 1 process | 2 processes | step alone items/s "
+        "| HR height x frames (first item's width) | samples | loader items/s, in-process | 1 process | 2 processes | step alone items/s "
         "(encode s + fwd/bwd s) | loader + step items/s | data wait |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for h, r in results.items():
         hh, ww = r["hr_size"]
         ld, st, ft = r["loader"], r["step"], r["fit"]
-        lines.append(f"| {ww}x{hh}x{r['frames']} | {ld[0]:.2f} | {ld[1]:.2f} | {ld[2]:.2f} | {st['items_per_s']:.2f} "
+        lines.append(f"| {hh} x {r['frames']} ({ww}) | {r['samples']} | {ld[0]:.2f} | {ld[1]:.2f} | {ld[2]:.2f} | {st['items_per_s']:.2f} "
                      f"({st['encode_s']:.3f} + {st['fwd_bwd_s']:.3f}) | {ft['items_per_s']:.2f} | "
                      f"{100 * ft['data_wait']:.0f} % |")
     keeps_up = all(r["loader"][1] > r["step"]["items_per_s"] for r in results.values())
