@@ -131,6 +131,9 @@ def init_ray(cfg: RayConfig, progress: bool = True) -> None:
     ctx.execution_options.preserve_order = False
     ctx.print_on_execution_start = False
     ctx.enable_progress_bar_name_truncation = False
+    # records carry encoded clips (up to a few MB each): small blocks let a long source's
+    # clips stream to the sink one by one instead of piling up in its task until it ends
+    ctx.target_max_block_size = 8 * 1024 * 1024
     # a task that keeps dying drops its block instead of failing the job; the driver
     # turns the sources it lost into `task_failed` rejects (see `run`)
     ctx.max_errored_blocks = -1
