@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from . import yamlconfig
 from .stages import STAGES
 
 FORMAT_VERSION = 1
@@ -92,31 +92,16 @@ class PipelineSpec(BaseModel):
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _format_error(e: ValidationError) -> str:
-    lines = []
-    for err in e.errors():
-        loc = ""
-        for part in err["loc"]:
-            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        msg = err["msg"]
-        if err["type"] == "union_tag_invalid":
-            msg = f"unknown stage {err['input'].get('stage') if isinstance(err['input'], dict) else ''!r}; " \
-                  f"allowed: {', '.join(STAGES)}"
-        elif err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        lines.append(f"{loc or '(spec)'}: {msg}")
-    return "\n".join(lines)
+def _stage_hint(err: dict) -> str | None:
+    if err["type"] == "union_tag_invalid":
+        got = err["input"].get("stage") if isinstance(err["input"], dict) else ""
+        return f"unknown stage {got!r}; allowed: {', '.join(STAGES)}"
+    return None
 
 
 def apply_override(tree: dict, assignment: str) -> None:
     """Apply one ``key=value`` (value parsed as YAML) to a raw spec tree."""
-    if "=" not in assignment:
-        raise SpecError(f"--set {assignment!r}: expected key=value")
-    key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw) if raw else ""
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise SpecError(f"--set {assignment!r}: empty key")
+    parts, value = yamlconfig.split_assignment(assignment, SpecError)
     stages = tree.get("stages") or []
     named = {s.get("stage"): s for s in stages if isinstance(s, dict)}
     if parts[0] in named and len(parts) > 1:
@@ -137,22 +122,9 @@ def apply_override(tree: dict, assignment: str) -> None:
 
 
 def parse(tree: dict, overrides: list[str] = (), source: str = "spec") -> PipelineSpec:
-    if not isinstance(tree, dict):
-        raise SpecError(f"{source}: expected a mapping at the top level")
-    for o in overrides:
-        apply_override(tree, o)
-    try:
-        return PipelineSpec.model_validate(tree)
-    except ValidationError as e:
-        raise SpecError(f"{source} is invalid:\n{_format_error(e)}") from None
+    return yamlconfig.validate(PipelineSpec, tree, overrides, apply_override, source, SpecError, "(spec)",
+                               _stage_hint)
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> PipelineSpec:
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"pipeline spec {path} not found")
-    try:
-        tree = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {e}") from None
-    return parse(tree, overrides, source=str(path))
+    return parse(yamlconfig.load_tree(path, "pipeline spec", SpecError), overrides, source=str(path))

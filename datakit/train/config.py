@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .. import yamlconfig
 
 TASKS = ("t2v", "mi2v", "edit")
 
@@ -191,13 +192,7 @@ class TrainConfig(_Model):
 
 def apply_override(tree: dict, assignment: str) -> None:
     """Apply one ``key=value`` (value parsed as YAML); integers index lists."""
-    if "=" not in assignment:
-        raise TrainConfigError(f"--set {assignment!r}: expected key=value")
-    key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw) if raw else ""
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise TrainConfigError(f"--set {assignment!r}: empty key")
+    parts, value = yamlconfig.split_assignment(assignment, TrainConfigError)
     node = tree
     for i, p in enumerate(parts):
         last = i == len(parts) - 1
@@ -217,33 +212,9 @@ def apply_override(tree: dict, assignment: str) -> None:
             node = node.setdefault(p, {})
 
 
-def _format_error(e: ValidationError) -> str:
-    lines = []
-    for err in e.errors():
-        loc = ""
-        for part in err["loc"]:
-            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        lines.append(f"{loc or '(config)'}: {'unknown field' if err['type'] == 'extra_forbidden' else err['msg']}")
-    return "\n".join(lines)
-
-
-def parse(tree: dict, overrides: list[str] = (), source: str = "config", base_dir: Path | None = None) -> TrainConfig:
-    if not isinstance(tree, dict):
-        raise TrainConfigError(f"{source}: expected a mapping at the top level")
-    for o in overrides:
-        apply_override(tree, o)
-    try:
-        return TrainConfig.model_validate(tree)
-    except ValidationError as e:
-        raise TrainConfigError(f"{source} is invalid:\n{_format_error(e)}") from None
+def parse(tree: dict, overrides: list[str] = (), source: str = "config") -> TrainConfig:
+    return yamlconfig.validate(TrainConfig, tree, overrides, apply_override, source, TrainConfigError, "(config)")
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise TrainConfigError(f"training config {path} not found")
-    try:
-        tree = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise TrainConfigError(f"{path}: not valid YAML: {e}") from None
-    return parse(tree, overrides, source=str(path))
+    return parse(yamlconfig.load_tree(path, "training config", TrainConfigError), overrides, source=str(path))
