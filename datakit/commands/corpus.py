@@ -1,0 +1,202 @@
+"""Verbs over whole corpora: run a job, then verify, count, look at and re-filter its output."""
+from __future__ import annotations
+
+import json
+import sys
+
+from . import EXIT_FAILED, fail
+
+
+def cmd_run(args) -> int:
+    from .. import spec as specmod
+    from ..ingest import InputError
+    from ..runner import PreflightError, run
+    from ..shards import OutputError
+
+    overrides = list(args.set or [])
+    if args.input:
+        overrides.append("input=" + json.dumps(args.input))
+    if args.output:
+        overrides.append("output=" + json.dumps(args.output))
+    if args.address:
+        overrides.append("ray.address=" + json.dumps(args.address))
+    try:
+        spec = specmod.load(args.pipeline, overrides)
+    except specmod.SpecError as e:
+        return fail(str(e))
+    try:
+        res = run(spec, limit=args.limit, progress=not args.quiet)
+    except (InputError, OutputError, PreflightError) as e:
+        return fail(str(e))
+    c = res.summary["counts"]
+    print(f"{spec.name}: wrote {res.samples_written} samples in {len(res.shards_written)} shards, "
+          f"{res.rejects_written} rejects ({res.skipped_sources} of {res.sources} sources already complete) "
+          f"in {res.wall_s:.1f}s")
+    print(f"{res.output}: {c['samples']} samples, {c['shards']} shards, {c['rejects']} rejects in total")
+    return 0
+
+def cmd_verify(args) -> int:
+    from ..verify import verify
+
+    if args.quiet:
+        rep = verify(args.output, decode=not args.no_decode)
+    else:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="verify", unit="shard", file=sys.stderr)
+        rep = verify(args.output, decode=not args.no_decode, on_shard=lambda name: bar.update(1))
+        bar.close()
+    for p in rep.problems:
+        print(f"FAIL {p}")
+    status = "OK" if rep.ok else f"{len(rep.problems)} problems"
+    print(f"{status}: {rep.shards} shards, {rep.samples} samples, {rep.members} members checked")
+    return 0 if rep.ok else EXIT_FAILED
+
+def _print_stats(s: dict) -> None:
+    c = s["counts"]
+    print(f"pipeline {s.get('pipeline')} (task {s.get('task')}, config {s.get('config_hash')})")
+    print(f"  sources {c['sources']}  clips {c['clips']}  samples {c['samples']}  shards {c['shards']}  "
+          f"rejects {c['rejects']}")
+    if s["stages"]:
+        print("\nstage          in    rejected     out")
+        for name, st in s["stages"].items():
+            print(f"  {name:<10} {st['in']:>6} {st['rejected']:>10} {st['out']:>7}   ({st['unit']})")
+    if s["rejects_by_reason"]:
+        print("\nrejects by reason")
+        for reason, n in s["rejects_by_reason"].items():
+            print(f"  {reason:<24} {n:>6}")
+    if s["timings_s"]:
+        print("\nseconds per sample, by stage")
+        for name, t in s["timings_s"].items():
+            print(f"  {name:<10} {t['mean_per_sample']:>8.3f}   (total {t['total']:.1f})")
+    if s["quantiles"]:
+        print("\nquantiles               min      p05      p50      p95      max")
+        for name, q in s["quantiles"].items():
+            if q:
+                print(f"  {name:<20} " + " ".join(f"{q[k]:>8.3g}" for k in ("min", "p05", "p50", "p95", "max")))
+
+def cmd_stats(args) -> int:
+    from .. import fsio, summary
+
+    if not fsio.is_dir(args.output):
+        return fail(f"{args.output} is not a datakit output directory")
+    s = summary.build(args.output)
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        _print_stats(s)
+    return 0
+
+def cmd_inspect(args) -> int:
+    from .. import fsio
+    from ..report import ReportOptions, WhereError, build_site, compile_where
+
+    if not fsio.is_dir(args.output):
+        return fail(f"{args.output} is not a datakit output directory")
+    if args.where:
+        try:
+            compile_where(args.where)
+        except WhereError as e:
+            return fail(str(e))
+    opts = ReportOptions(samples=args.samples, task=args.task, where=args.where)
+    if args.quiet:
+        res = build_site(args.output, args.html, opts)
+    else:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="inspect", unit="sample", file=sys.stderr)
+        res = build_site(args.output, args.html, opts, on_sample=lambda key: bar.update(1))
+        bar.close()
+    print(f"wrote {res['samples']} sample pages and {res['rejects']} rejects to {res['dir']}/index.html")
+    return 0
+
+def cmd_refilter(args) -> int:
+    from .. import fsio
+    from ..scoring import profiles
+
+    if not fsio.is_dir(args.output):
+        return fail(f"{args.output} is not a datakit output directory")
+    try:
+        prof = profiles.load(args.profile)
+    except profiles.ProfileError as e:
+        return fail(str(e))
+    res = profiles.refilter(args.output, prof, args.keep_list)
+    if args.json:
+        print(json.dumps(res.__dict__, indent=2))
+        return 0
+    print(f"profile {res.profile}: keeps {res.kept} of {res.samples} samples; keep-list {res.keep_list}")
+    for reason, n in res.by_reason.items():
+        print(f"  {reason:<24} {n:>6}")
+    if res.rescued:
+        print(f"  ({res.rescued} clips an earlier filter rejected would pass, but their media were not stored)")
+    return 0
+
+def cmd_samples(args) -> int:
+    from ..samples import write_samples
+
+    try:
+        paths = write_samples(args.dest)
+    except FileNotFoundError as e:
+        return fail(str(e))
+    for p in paths:
+        print(p)
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's verbs to the ``datakit`` parser."""
+    r = sub.add_parser("run", help="run a pipeline spec (pipelines/*.yaml) as a Ray job",
+                       description="Run a pipeline: list inputs, run the stages the spec declares on Ray Data, "
+                                   "write shards, manifests, rejects and summary.json. Rerunning the same "
+                                   "command resumes: complete shards are kept and no sample is written twice.")
+    r.add_argument("pipeline", help="pipeline spec YAML")
+    r.add_argument("--input", action="append", metavar="URI",
+                   help="input folder, glob, list file or manifest (repeatable; replaces the spec's input)")
+    r.add_argument("--output", metavar="URI", help="output root (replaces the spec's output)")
+    r.add_argument("--address", metavar="auto|HOST:PORT", help="run on an existing Ray cluster")
+    r.add_argument("--limit", type=int, metavar="N", help="process at most N input videos")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a spec value, e.g. split.frames=21 or shard.max_samples=8 (repeatable)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("verify", help="check every shard, member, checksum and count of an output",
+                       description="Exit 0 if every complete shard is readable, every member decodes and "
+                                   "matches its manifest's size and sha256, no key repeats, and summary.json "
+                                   "agrees; else list each problem and exit 1.")
+    v.add_argument("output", help="output root")
+    v.add_argument("--no-decode", action="store_true", help="check sizes and checksums only (faster)")
+    v.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("stats", help="counts, rejects by reason, timings and quantiles of an output")
+    s.add_argument("output", help="output root")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=cmd_stats)
+
+    i = sub.add_parser("inspect", help="write a static HTML report: HR | LR | references, scores, rejects",
+                       description="Write a self-contained static site (open DIR/index.html, or serve DIR): "
+                                   "per-stage counters, rejects by reason with a gallery, histograms of every "
+                                   "score with the filter thresholds, and one page per sample.")
+    i.add_argument("output", help="output root")
+    i.add_argument("--html", required=True, metavar="DIR", help="folder to write the site into")
+    i.add_argument("--samples", type=int, default=50, metavar="N", help="sample pages to write (default 50)")
+    i.add_argument("--task", choices=["t2v", "mi2v", "edit"], help="only samples of this task")
+    i.add_argument("--where", metavar="EXPR",
+                   help='only samples matching, e.g. "scores.musiq > 40 and source.height >= 720"')
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=cmd_inspect)
+
+    rfl = sub.add_parser("refilter", help="apply another filter profile to a finished output, without re-scoring",
+                         description="Re-apply a filter profile to the scores stored in an output's manifests and "
+                                     "write a keep-list (Parquet: key, shard, kept, reason, failed). Nothing is "
+                                     "scored or rewritten; clips an earlier filter stage rejected cannot come back.")
+    rfl.add_argument("output", help="output root")
+    rfl.add_argument("profile", help="profile name (filters/NAME.yaml) or path")
+    rfl.add_argument("--keep-list", metavar="URI", help="where to write it (default OUTPUT/keep/PROFILE.parquet)")
+    rfl.add_argument("--json", action="store_true", help="print JSON")
+    rfl.set_defaults(func=cmd_refilter)
+
+    sm = sub.add_parser("samples", help="copy the bundled real sample videos (with captions) into a folder")
+    sm.add_argument("dest", nargs="?", default="data/samples", help="destination folder (default: data/samples)")
+    sm.set_defaults(func=cmd_samples)
