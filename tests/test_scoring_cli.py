@@ -21,6 +21,7 @@ def run(capsys, *argv):
 def test_score_prints_scores_and_the_profile_verdict(capsys):
     code, out, err = run(capsys, "score", CAR, "--num-frames", "17", "--profile", "offline")
     assert code == 0 and "scoring 17 frames (176x144" in err
+    assert "score: 100%" in err and "7/7" in err                        # one progress step per metric
     assert "sharpness" in out and "niqe" in out and out.strip().splitlines()[-1].startswith("profile offline: ")
     code, out, _ = run(capsys, "score", CAR, "--num-frames", "9", "--metrics", "sharpness,frozen", "--json")
     doc = json.loads(out)

@@ -28,10 +28,11 @@ def wan_dir(tmp_path_factory):
 
 def test_sdedit_writes_the_clip_and_its_settings(capsys, wan_dir, tmp_path):
     out, params = tmp_path / "x.mp4", tmp_path / "p.json"
-    code, stdout, _ = run(capsys, "sdedit", CAR, "-o", str(out), "--model", str(wan_dir), "--k", "3",
-                          "--frames", "5", "--base", "48x32", "--seed", "4", "--prompt", "a man in a car",
-                          "--json", str(params))
+    code, stdout, err = run(capsys, "sdedit", CAR, "-o", str(out), "--model", str(wan_dir), "--k", "3",
+                            "--frames", "5", "--base", "48x32", "--seed", "4", "--prompt", "a man in a car",
+                            "--json", str(params))
     assert code == 0 and "k=3 of N=50" in stdout and "tiny random model" in stdout
+    assert "sdedit: " in err and "3step" in err.replace(" ", "")       # the progress bar counted 3 steps
     doc = json.loads(params.read_text())
     assert doc["synthetic_models"] is True and doc["caption"] == "a man in a car"
     rec = doc["sdedit"]

@@ -99,15 +99,29 @@ def cmd_score(args) -> int:
     if not args.json:
         print(f"scoring {n} frames ({frames.shape[2]}x{frames.shape[1]}, {info.fps:.3g} fps) of {args.input}: "
               f"{', '.join(metrics)}", file=sys.stderr)
-    try:
-        scorer = ClipScorer(metrics, ScoreOptions(
-            frames=args.frames or (prof.score.frames if prof else 4), device="cpu" if device == "auto" else device,
-            dover_variant=args.dover_variant, dover_weights=args.dover_weights))
-    except (MissingWeights, ValueError, RuntimeError) as e:
-        return fail(str(e))
-    scores = scorer.score(frames)
+    opts = ScoreOptions(frames=args.frames or (prof.score.frames if prof else 4),
+                        device="cpu" if device == "auto" else device,
+                        dover_variant=args.dover_variant, dover_weights=args.dover_weights)
+    # one metric at a time, so the progress bar moves (model metrics can take minutes on a CPU)
+    from tqdm import tqdm
+
+    scores, scoring = {}, {"metrics": list(metrics), "frames": opts.frames}
+    bar = tqdm(metrics, desc="score", unit="metric", file=sys.stderr, disable=args.quiet)
+    for m in bar:
+        bar.set_postfix_str(m)
+        try:
+            scorer = ClipScorer([m], opts)
+        except (MissingWeights, ValueError, RuntimeError) as e:
+            return fail(str(e))
+        scores.update(scorer.score(frames))
+        part = scorer.info()
+        scoring.setdefault("models", {}).update(part.get("models", {}))
+        if "dover_seed" in part:
+            scoring["dover_seed"] = part["dover_seed"]
+    if not scoring.get("models"):
+        scoring.pop("models", None)
     doc = {"input": args.input, "start": args.start, "frames": n, "fps": info.fps,
-           "size": [int(frames.shape[2]), int(frames.shape[1])], "scores": scores, "scoring": scorer.info()}
+           "size": [int(frames.shape[2]), int(frames.shape[1])], "scores": scores, "scoring": scoring}
     if prof is not None:
         fails = prof.failures(scores)
         doc["filter"] = {"profile": prof.name, "passed": not fails,
@@ -148,9 +162,20 @@ def cmd_sdedit(args) -> int:
                           shift=args.shift, negative_prompt=args.negative_prompt,
                           base_area=None if args.base else args.base_area, base_width=base_w, base_height=base_h)
     try:
+        from tqdm import tqdm
+
+        bars = []                               # made at the first step: argument errors print alone
+
+        def step() -> None:
+            if not bars:
+                bars.append(tqdm(desc="sdedit", unit="step", file=sys.stderr, disable=args.quiet))
+            bars[0].update(1)
+
         data, doc = sdedit_clip(args.input, args.model, params, seed=args.seed, prompt=args.prompt,
                                 start=args.start, frames=args.frames, device=args.device, dtype=args.dtype,
-                                model_id=args.model_id)
+                                model_id=args.model_id, on_step=step)
+        for b in bars:
+            b.close()
     except (ValueError, ModelError) as e:
         return fail(str(e))
     except MediaError as e:
@@ -263,6 +288,7 @@ def register(sub) -> None:
     sc.add_argument("--dover-variant", default="dover", choices=["dover", "dover_plus_plus", "dover_mobile"])
     sc.add_argument("--dover-weights", metavar="FILE", help="DOVER weight file (default: the models directory)")
     sc.add_argument("--json", action="store_true", help="print JSON")
+    sc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sc.set_defaults(func=cmd_score)
 
     sd = sub.add_parser("sdedit", help="SDEdit one clip through a text-to-video base model (the LR x')",
@@ -295,6 +321,7 @@ def register(sub) -> None:
                     help="denoiser dtype (default: bf16 on GPU, float32 on CPU)")
     sd.add_argument("--model-id", help="id recorded in the json (default: the directory name)")
     sd.add_argument("--json", metavar="PARAMS", help="write every setting (k, sigma_start, ...) as JSON here ('-': stdout)")
+    sd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sd.set_defaults(func=cmd_sdedit)
 
     dg = sub.add_parser("degrade", help="synthetic degradations of one clip (the LR the synthetic stage makes)",

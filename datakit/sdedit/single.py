@@ -7,9 +7,11 @@ from .editor import Item, SDEditor, SDEditParams
 
 def sdedit_clip(uri: str, model_dir: str, params: SDEditParams, seed: int = 0, prompt: str | None = None,
                 start: float = 0.0, frames: int | None = 77, device: str = "auto", dtype: str = "auto",
-                model_id: str | None = None, max_sequence_length: int = 512) -> tuple[bytes, dict]:
+                model_id: str | None = None, max_sequence_length: int = 512,
+                on_step=None) -> tuple[bytes, dict]:
     """SDEdit ``frames`` frames (default 77, at most what the video has) from ``start`` seconds.
 
+    ``on_step`` is called after every denoising step (for a progress bar).
     ``prompt`` defaults to the video's sidecar caption (``NAME.txt`` / ``NAME.json``), else empty.
     Returns x' as a lossless mp4 at the base resolution and a json-ready document of every
     setting. Raises ``ValueError`` for bad arguments, ``media.MediaError`` for unreadable input
@@ -34,6 +36,11 @@ def sdedit_clip(uri: str, model_dir: str, params: SDEditParams, seed: int = 0, p
         prompt = prompt or ""
     model = load_model(model_dir, device=device, dtype=dtype, model_id=model_id,
                        max_sequence_length=max_sequence_length)
+    if on_step is not None:                      # one call of the denoiser per SDEdit step
+        def hook(*_):                            # returns None: a hook's return value replaces the output
+            on_step()
+
+        model.transformer.register_forward_hook(hook)
     item = SDEditor(model, params).run([Item(hr, prompt, seed)])[0]
     data = media.encode(item.out, info.fps, lossless=True, preset="veryfast")
     doc = {"input": uri, "start": start, "fps": info.fps, "frames": n, "hr": [int(hr.shape[2]), int(hr.shape[1])],
