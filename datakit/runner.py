@@ -77,12 +77,22 @@ def _encode(records: list[Record]) -> pa.Table:
     return pa.table({"record": pa.array([pickle.dumps(r, protocol=5) for r in records], type=pa.large_binary())})
 
 
+def build_stage(config: StageConfig) -> Stage:
+    """The stage, checked where it runs (a node may lack a model the driver has) and set up."""
+    cls = STAGES[config.stage]
+    problems = cls.preflight(config)
+    if problems:
+        raise RuntimeError(f"{config.stage}: " + "; ".join(problems))
+    stage = cls(config)
+    stage.setup()
+    return stage
+
+
 class StageActor:
     """An actor-pool member: builds its stage and calls ``setup()`` once (model loaded once)."""
 
     def __init__(self, config: StageConfig, skip: frozenset[str]):
-        self.stage = STAGES[config.stage](config)
-        self.stage.setup()
+        self.stage = build_stage(config)
         self.skip = skip
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -97,8 +107,7 @@ def stage_task(batch: pa.Table, config: StageConfig, skip: frozenset[str]) -> pa
     key = config.model_dump_json()
     stage = _WORKER_STAGES.get(key)
     if stage is None:
-        stage = _WORKER_STAGES[key] = STAGES[config.stage](config)
-        stage.setup()
+        stage = _WORKER_STAGES[key] = build_stage(config)
     return _encode(run_stage(stage, _decode(batch), skip))
 
 

@@ -180,21 +180,26 @@ def cmd_sdedit(args) -> int:
         return fail(str(e))
     except MediaError as e:
         return fail(f"{args.input}: {e.reason}: {e.detail}")
-    with open(args.out, "wb") as f:
-        f.write(data)
-    if args.json:
-        text = json.dumps(doc, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
+    _write_outputs(args.out, data, args.json, doc)
     r = doc["sdedit"]
     print(f"{args.out}: {doc['frames']} frames at {r['base']['width']}x{r['base']['height']}, k={r['k']} of "
           f"N={r['steps']} (sigma_start {r['sigma_start']:.4f}), guidance {r['guidance']:g}, seed {r['seed']}, "
           f"model {r['model_id']}" + (" (tiny random model)" if doc.get("synthetic_models") else ""),
           file=sys.stderr if args.json == "-" else sys.stdout)
     return 0
+
+def _write_outputs(out: str, data: bytes, json_to: str | None, doc: dict) -> None:
+    """The clip to ``out``; its settings document to ``json_to`` ('-': stdout), if asked."""
+    with open(out, "wb") as f:
+        f.write(data)
+    if json_to:
+        text = json.dumps(doc, indent=2)
+        if json_to == "-":
+            print(text)
+        else:
+            with open(json_to, "w") as f:
+                f.write(text + "\n")
+
 
 def cmd_degrade(args) -> int:
     import yaml
@@ -224,15 +229,7 @@ def cmd_degrade(args) -> int:
         return fail(str(e))
     except MediaError as e:
         return fail(f"{args.input}: {e.reason}: {e.detail}")
-    with open(args.out, "wb") as f:
-        f.write(data)
-    if args.json:
-        text = json.dumps(doc, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
+    _write_outputs(args.out, data, args.json, doc)
     out = sys.stderr if args.json == "-" else sys.stdout
     print(f"{args.out}: {doc['frames']} frames {doc['hr'][0]}x{doc['hr'][1]} -> {doc['lr'][0]}x{doc['lr'][1]} "
           f"(lossless), profile {args.profile}, seed {args.seed}", file=out)

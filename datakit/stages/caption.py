@@ -122,9 +122,6 @@ class Captioner(Stage):
         from ..captioning import Captioner as Model
 
         cfg: CaptionerConfig = self.config
-        problems = self.preflight(cfg)
-        if problems:
-            raise RuntimeError("; ".join(problems))
         self.model = Model(cfg.model, device=cfg.device, dtype=cfg.dtype, prompt=cfg.prompt,
                            max_new_tokens=cfg.max_new_tokens, frames=cfg.frames, max_side=cfg.max_side,
                            model_id=cfg.model_id)

@@ -97,9 +97,6 @@ class SDEdit(Stage):
         from ..sdedit import SDEditor, SDEditParams, load_model
 
         cfg: SDEditConfig = self.config
-        problems = self.preflight(cfg)
-        if problems:
-            raise RuntimeError("; ".join(problems))
         model = load_model(cfg.model, cfg.backend, device=cfg.device, dtype=cfg.dtype, vae_dtype=cfg.vae_dtype,
                            model_id=cfg.model_id, max_sequence_length=cfg.max_sequence_length)
         self.editor = SDEditor(model, SDEditParams(
