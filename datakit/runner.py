@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from . import ingest, media, shards, summary
+from . import ingest, media, rayinit, shards, summary
 from .records import Record
 from .spec import PipelineSpec, RayConfig
 from .stages import STAGES, Stage, StageConfig
@@ -122,17 +122,8 @@ def _named_task(stage: str):
 # ---------------------------------------------------------------- the job
 
 def init_ray(cfg: RayConfig, progress: bool = True) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    kwargs = dict(logging_level=logging.WARNING, log_to_driver=True)
-    if cfg.address:
-        ray.init(address=cfg.address, **kwargs)
-    else:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        # "local": always a fresh embedded Ray, never one a `ray start` left running on this machine
-        ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, **kwargs)
+    """Ray (see ``rayinit``) plus the Ray Data settings of a corpus job."""
+    rayinit.init_ray(cfg.address, cfg.num_cpus)
     import ray.data
 
     ctx = ray.data.DataContext.get_current()

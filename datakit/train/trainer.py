@@ -425,11 +425,10 @@ def _fit_ray(cfg: TrainConfig) -> dict:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from ..runner import init_ray
-    from ..spec import RayConfig
+    from ..rayinit import init_ray
 
     d = cfg.distributed
-    init_ray(RayConfig(address=d.address, num_cpus=d.num_cpus), progress=False)
+    init_ray(d.address, d.num_cpus)
     use_gpu = torch.cuda.is_available() if d.use_gpu == "auto" else bool(d.use_gpu)
     if not use_gpu and d.use_gpu == "auto":
         import ray
