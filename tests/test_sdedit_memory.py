@@ -207,7 +207,8 @@ def test_tiling_settings_and_the_sdedit_record(model):
 
     # the VAE's working set follows the pixels it works on at once: a tile instead of a 1080p frame
     assert vae.working_pixels(1088, 1920, None) == 1088 * 1920
-    assert vae.working_pixels(1088, 1920, VaeTiling()) == 256 * 256 and vae.working_pixels(128, 128, VaeTiling()) == 128 ** 2
+    assert vae.working_pixels(1088, 1920, VaeTiling()) == 256 * 256
+    assert vae.working_pixels(128, 128, VaeTiling()) == 128 ** 2
     model.set_vae_tiling(VaeTiling())
     try:
         ed = sdedit.SDEditor(model, sdedit.SDEditParams(steps=N, k=1, base_width=48, base_height=32, base_area=None))

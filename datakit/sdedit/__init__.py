@@ -17,5 +17,5 @@ from .memory import DoesNotFit, MemoryNeed
 from .vae import VaeTiling
 
 __all__ = ["BACKENDS", "ModelError", "VideoDiffusionModel", "detect_backend", "load_model", "PRESETS",
-           "base_size", "draw_k", "k_range", "valid_frames", "Item", "SDEditor", "SDEditParams", "clip_seed", "DoesNotFit", "MemoryNeed",
-           "VaeTiling"]
+           "base_size", "draw_k", "k_range", "valid_frames", "Item", "SDEditor", "SDEditParams", "clip_seed",
+           "DoesNotFit", "MemoryNeed", "VaeTiling"]
