@@ -37,33 +37,51 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def build(config: str, full_text_encoder: bool, seed: int = 0):
-    import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
-    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+#: Wan 2.1 T2V 1.3B, as released (``Wan2.1-T2V-1.3B-Diffusers``): transformer, VAE, UMT5-XXL text encoder.
+WAN21_1_3B_TRANSFORMER = dict(
+    patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
+    text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)
+WAN21_VAE = dict(base_dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+                 temperal_downsample=[False, True, True])
+UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_heads=64, num_layers=24,
+                relative_attention_num_buckets=32, feed_forward_proj="gated-gelu")
+
+
+def tokenizer():
+    from transformers import PreTrainedTokenizerFast
 
     from datakit import tiny
+
+    return PreTrainedTokenizerFast(tokenizer_object=tiny.word_tokenizer(["<pad>", "</s>", "<unk>"], template="$A </s>"),
+                                   pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512)
+
+
+def build(config: str, full_text_encoder: bool, seed: int = 0, device: str = "cpu"):
+    """(tokenizer, text encoder, transformer, VAE, scheduler) with random weights, built on ``device``
+    (building a 1.3B model on the GPU takes seconds, on a CPU about a minute)."""
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
     from datakit.sdedit import tiny as wan_tiny
 
-    tok = PreTrainedTokenizerFast(tokenizer_object=tiny.word_tokenizer(["<pad>", "</s>", "<unk>"], template="$A </s>"),
-                                  pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512)
+    tok = tokenizer()
     torch.manual_seed(seed)
-    if config == "tiny":
-        vae = AutoencoderKLWan(**wan_tiny.TINY_VAE)
-        transformer = WanTransformer3DModel(**wan_tiny.TINY_TRANSFORMER)
-        text = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), **wan_tiny.TINY_TEXT))
-    elif config == "wan2.1-1.3b":
-        vae = AutoencoderKLWan(base_dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
-                               temperal_downsample=[False, True, True])
-        transformer = WanTransformer3DModel(
-            patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
-            text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads", eps=1e-6)
-        layers = 24 if full_text_encoder else 2
-        text = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=4096, d_kv=64, d_ff=10240, num_heads=64,
-                                           num_layers=layers, feed_forward_proj="gated-gelu"))
-    else:
-        raise SystemExit(f"unknown --config {config}")
+    with torch.device(device):
+        if config == "tiny":
+            vae = AutoencoderKLWan(**wan_tiny.TINY_VAE)
+            transformer = WanTransformer3DModel(**wan_tiny.TINY_TRANSFORMER)
+            text = UMT5EncoderModel(UMT5Config(**{**wan_tiny.TINY_TEXT, "vocab_size": len(tok)}))
+        elif config == "wan2.1-1.3b":
+            vae = AutoencoderKLWan(**WAN21_VAE)
+            transformer = WanTransformer3DModel(**WAN21_1_3B_TRANSFORMER)
+            # the real encoder (24 layers, ~5.7B parameters), or 2 layers at its width: text encoding runs
+            # once per clip, small next to k (2k with guidance) transformer passes over the video tokens
+            text_cfg = UMT5_XXL if full_text_encoder else {**UMT5_XXL, "num_layers": 2, "vocab_size": len(tok)}
+            text = UMT5EncoderModel(UMT5Config(**text_cfg))
+        else:
+            raise SystemExit(f"unknown --config {config}")
     sched = UniPCMultistepScheduler(**wan_tiny.WAN21_SCHEDULER)
     return tok, text.eval(), transformer.eval(), vae.eval(), sched
 
@@ -111,12 +129,13 @@ def main(argv=None) -> int:
 
     from datakit.sdedit import Item, SDEditor, SDEditParams
     from datakit.sdedit import core
-    from datakit.sdedit.wan import WanT2V
+    from datakit.sdedit.wan import WanT2V, resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    tok, text, transformer, vae, sched = build(args.config, args.full_text_encoder)
+    tok, text, transformer, vae, sched = build(args.config, args.full_text_encoder,
+                                               device=str(resolve_device(args.device)))
     model = WanT2V.from_components(tok, text, transformer, vae, sched, model_id=f"random-{args.config}",
                                    device=args.device, dtype=args.dtype,
                                    max_sequence_length=args.max_sequence_length, synthetic=True)

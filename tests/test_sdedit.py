@@ -1,5 +1,8 @@
 """SDEdit through the tiny Wan 2.1 pipeline: saved with save_pretrained, loaded from a local
-directory by datakit's loader, run on CPU. No mocks: the real diffusers classes run in a second."""
+directory by datakit's loader, run on CPU. No mocks: the real diffusers classes run in a second.
+
+Fidelity is checked against the reference itself: diffusers' ``WanVideoToVideoPipeline`` on the
+same components, clip, prompt, seed and k (``strength = (k + 0.5) / N``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +28,18 @@ def model(model_dir):
     return sdedit.load_model(model_dir, max_sequence_length=32)
 
 
+@pytest.fixture(scope="module")
+def pipe(model):
+    """diffusers' video-to-video pipeline on the very modules datakit loaded, with a fresh scheduler."""
+    from diffusers import WanVideoToVideoPipeline
+
+    p = WanVideoToVideoPipeline(tokenizer=model.tokenizer, text_encoder=model.text_encoder,
+                                transformer=model.transformer, vae=model.vae,
+                                scheduler=model.scheduler_class.from_config(model.scheduler_config))
+    p.set_progress_bar_config(disable=True)
+    return p
+
+
 @pytest.fixture
 def calls(model):
     """Counts transformer forward calls."""
@@ -42,6 +57,60 @@ def edit(model, frames, k, seed=1, guidance=5.0, steps=N, shift=None, prompt="a 
     ed = sdedit.SDEditor(model, sdedit.SDEditParams(steps=steps, k=k, guidance=guidance, shift=shift,
                                                     base_width=32, base_height=32, base_area=None))
     return ed.run([sdedit.Item(frames, prompt, seed)])[0]
+
+
+# ---------------------------------------------------------------- equality with diffusers
+
+BASE = 32           # base size of the reference comparisons (frames are given at this size: no resize)
+PROMPTS = ["a man walks in the street", "a red car drives past a dog", "a woman rides a bicycle",
+           "a dog runs in the park"]
+
+
+def reference(pipe, frames, prompt, k, guidance, seed):
+    """diffusers' SDEdit of ``frames`` (uint8, at the base size): float (T, H, W, 3) in [0, 1]."""
+    from PIL import Image
+
+    out = pipe(video=[Image.fromarray(f) for f in frames], prompt=prompt, height=frames.shape[1],
+               width=frames.shape[2], num_inference_steps=N, strength=(k + 0.5) / N, guidance_scale=guidance,
+               generator=torch.Generator("cpu").manual_seed(seed), max_sequence_length=32, output_type="np")
+    return out.frames[0]
+
+
+def ours(model, clips, guidance):
+    """datakit's SDEdit maths (core.run) on ``clips`` = [(frames, prompt, k, seed)] in ONE call."""
+    jobs = [core.Clip(core.to_model_video(f, (f.shape[2], f.shape[1]), len(f), model.device), p, k, s)
+            for f, p, k, s in clips]
+    return [((o[0].permute(1, 2, 3, 0) + 1) / 2).numpy() for o in core.run(model, jobs, N, guidance)]
+
+
+@pytest.mark.parametrize("guidance", [1.0, 5.0])
+def test_sdedit_equals_diffusers_video_to_video_per_clip(model, pipe, guidance):
+    frames = clip(5, BASE, BASE, seed=3)
+    for k in (1, 5, 15, 29):        # 29: int(50 * 29/50) = 28 is the strength float trap
+        want = reference(pipe, frames, PROMPTS[0], k, guidance, seed=11)
+        got = ours(model, [(frames, PROMPTS[0], k, 11)], guidance)[0]
+        assert np.abs(got - want).max() < 1e-5, (k, guidance, float(np.abs(got - want).max()))
+
+
+@pytest.mark.parametrize("guidance", [1.0, 5.0])
+def test_sdedit_equals_diffusers_batched_with_mixed_k(model, pipe, guidance):
+    # one call: four clips with k 1, 5, 15, 29 (clips join the batch as their k starts), then two of equal k
+    for ks in ((1, 5, 15, 29), (15, 15)):
+        clips = [(clip(5, BASE, BASE, seed=10 * i), PROMPTS[i], k, 100 + i) for i, k in enumerate(ks)]
+        for (f, p, k, s), got in zip(clips, ours(model, clips, guidance)):
+            want = reference(pipe, f, p, k, guidance, s)
+            assert np.abs(got - want).max() < 1e-5, (ks, k, guidance, float(np.abs(got - want).max()))
+
+
+def test_sdeditor_output_is_the_reference_in_8_bits(model, pipe):
+    # the whole editor (frames in, uint8 x' out) against diffusers' output rounded to 8 bits
+    items = [sdedit.Item(clip(5, BASE, BASE, seed=i), PROMPTS[i], seed=i) for i in range(2)]
+    params = sdedit.SDEditParams(steps=N, k_range=(4, 15), base_width=BASE, base_height=BASE, base_area=None)
+    sdedit.SDEditor(model, params).run(items)
+    for it in items:
+        want = np.round(reference(pipe, it.frames, it.prompt, it.record["k"], 5.0, it.seed) * 255)
+        diff = np.abs(it.out.astype(np.float64) - want)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
 def test_tiny_wan_loads_from_local_directory(model_dir, model):

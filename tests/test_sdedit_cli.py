@@ -45,6 +45,9 @@ def test_sdedit_writes_the_clip_and_its_settings(capsys, wan_dir, tmp_path):
     (["--k", "70"], "k range [70, 70] must satisfy"),
     (["--base", "big"], "--base 'big': expected WIDTHxHEIGHT"),
     (["--start", "99"], "past the end"),
+    (["--vae-tiling", "big"], "--vae-tiling 'big': expected TILE,STRIDE"),
+    (["--vae-tiling", "64,72"], "VAE tile stride 72"),
+    (["--memory-budget-gb", "0"], "--memory-budget-gb 0: must be positive"),
 ])
 def test_sdedit_bad_input_fails_with_one_line(capsys, wan_dir, tmp_path, argv, msg):
     code, _, err = run(capsys, "sdedit", CAR, "-o", str(tmp_path / "x.mp4"), "--model", str(wan_dir), *argv)
@@ -56,3 +59,11 @@ def test_sdedit_missing_model_and_unknown_tiny_name(capsys, tmp_path):
     assert code == 2 and "not found" in err
     code, _, err = run(capsys, "models", "tiny", str(tmp_path), "--only", "nosuch")
     assert code == 2 and "no such tiny model" in err and not any(tmp_path.iterdir())
+
+
+def test_sdedit_refuses_a_clip_that_cannot_fit(capsys, wan_dir, tmp_path):
+    code, _, err = run(capsys, "sdedit", CAR, "-o", str(tmp_path / "x.mp4"), "--model", str(wan_dir), "--k", "2",
+                       "--frames", "5", "--base", "48x32", "--memory-budget-gb", "0.000001", "-q")
+    last = err.strip().splitlines()[-1]          # (libraries may log while the model loads)
+    assert code == 1 and last.startswith("datakit: error: SDEdit of one 5-frame 48x32 clip needs about")
+    assert "the configured budget (memory_budget_gb) is 1.0 KiB" in last and not (tmp_path / "x.mp4").exists()

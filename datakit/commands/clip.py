@@ -146,7 +146,9 @@ def _k_range(text: str) -> tuple[int, int]:
 def cmd_sdedit(args) -> int:
     from ..media import MediaError
     from ..sdedit import ModelError, SDEditParams
+    from ..sdedit.memory import DoesNotFit
     from ..sdedit.single import sdedit_clip
+    from ..sdedit.vae import VaeTiling
 
     try:
         k_range = _k_range(args.k_range) if args.k_range else None
@@ -158,6 +160,18 @@ def cmd_sdedit(args) -> int:
             base_w, base_h = (int(v) for v in args.base.lower().split("x"))
         except ValueError:
             return fail(f"--base {args.base!r}: expected WIDTHxHEIGHT, e.g. 832x480")
+    tiling = None
+    if args.vae_tiling:
+        try:
+            tile, stride = (int(v) for v in args.vae_tiling.split(","))
+        except ValueError:
+            return fail(f"--vae-tiling {args.vae_tiling!r}: expected TILE,STRIDE in pixels, e.g. 256,192")
+        try:
+            tiling = VaeTiling(tile, stride)
+        except ValueError as e:
+            return fail(f"--vae-tiling {args.vae_tiling!r}: {e}")
+    if args.memory_budget_gb is not None and args.memory_budget_gb <= 0:
+        return fail(f"--memory-budget-gb {args.memory_budget_gb:g}: must be positive")
     params = SDEditParams(steps=args.steps, preset=args.preset, k_range=k_range, k=args.k, guidance=args.guidance,
                           shift=args.shift, negative_prompt=args.negative_prompt,
                           base_area=None if args.base else args.base_area, base_width=base_w, base_height=base_h)
@@ -173,11 +187,14 @@ def cmd_sdedit(args) -> int:
 
         data, doc = sdedit_clip(args.input, args.model, params, seed=args.seed, prompt=args.prompt,
                                 start=args.start, frames=args.frames, device=args.device, dtype=args.dtype,
-                                model_id=args.model_id, on_step=step)
+                                model_id=args.model_id, on_step=step, vae_tiling=tiling,
+                                memory_budget_gb=args.memory_budget_gb)
         for b in bars:
             b.close()
     except (ValueError, ModelError) as e:
         return fail(str(e))
+    except DoesNotFit as e:
+        return fail(str(e), EXIT_FAILED)
     except MediaError as e:
         return fail(f"{args.input}: {e.reason}: {e.detail}")
     _write_outputs(args.out, data, args.json, doc)
@@ -317,6 +334,12 @@ def register(sub) -> None:
     sd.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                     help="denoiser dtype (default: bf16 on GPU, float32 on CPU)")
     sd.add_argument("--model-id", help="id recorded in the json (default: the directory name)")
+    sd.add_argument("--vae-tiling", metavar="TILE,STRIDE",
+                    help="VAE encode/decode over TILE-pixel tiles STRIDE pixels apart (e.g. 256,192), for base "
+                         "sizes whose whole-frame VAE pass does not fit")
+    sd.add_argument("--memory-budget-gb", type=float, metavar="GIB",
+                    help="memory the call may use besides the model (default: what the device has free); a clip "
+                         "that cannot fit is refused with what it needs")
     sd.add_argument("--json", metavar="PARAMS", help="write every setting (k, sigma_start, ...) as JSON here ('-': stdout)")
     sd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sd.set_defaults(func=cmd_sdedit)

@@ -76,6 +76,16 @@ class VideoDiffusionModel(ABC):
         sigma = float(scheduler.sigmas[index])
         return (1.0 - sigma) * latents + sigma * noise
 
+    def memory_need(self, size: tuple[int, int], frames: int, guidance: float):
+        """Bytes an SDEdit call at base ``size`` (w, h) with ``frames`` frames needs beyond the loaded
+        weights, as a :class:`~datakit.sdedit.memory.MemoryNeed`; None when the backend cannot say
+        (then batches are not planned, only out-of-memory errors handled)."""
+        return None
+
+    def set_vae_tiling(self, tiling) -> None:
+        """Tile (and slice) VAE passes with a :class:`~datakit.sdedit.vae.VaeTiling`, or None for whole frames."""
+        raise NotImplementedError(f"{type(self).__name__} has no tiled VAE")
+
     def describe(self) -> dict:
         return {"backend": self.backend, "model_id": self.model_id, "synthetic": self.synthetic,
                 "device": str(self.device), "dtype": str(self.dtype).replace("torch.", "")}

@@ -83,19 +83,29 @@ def valid_frames(t: int, stride: int) -> int:
     return t if (t - 1) % stride == 0 else ((t - 1) // stride + 1) * stride + 1
 
 
-def to_model_video(frames: np.ndarray, size: tuple[int, int], frames_to: int, device) -> "torch.Tensor":  # noqa: F821
+def to_model_video(frames: np.ndarray, size: tuple[int, int], frames_to: int, device,
+                   chunk: int = 8) -> "torch.Tensor":  # noqa: F821
     """uint8 ``(T, H, W, 3)`` -> ``(1, 3, T', h, w)`` in [-1, 1]: resized (bicubic, antialiased)
-    to ``size`` = (w, h), the last frame repeated up to ``frames_to`` frames."""
+    to ``size`` = (w, h), the last frame repeated up to ``frames_to`` frames.
+
+    Frames are converted and resized ``chunk`` at a time (each frame is resized on its own, so
+    the result does not depend on ``chunk``): a 77-frame 1080p clip as float32 would be 1.9 GB.
+    """
     import torch
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     w, h = size
-    if x.shape[-2:] != (h, w):
-        x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+    parts = []
+    for s in range(0, len(frames), chunk):
+        x = torch.from_numpy(np.ascontiguousarray(frames[s:s + chunk])).to(device).permute(0, 3, 1, 2)
+        x = x.float() / 127.5 - 1.0
+        if x.shape[-2:] != (h, w):
+            x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+        parts.append(x)
+    x = torch.cat(parts, 0) if len(parts) > 1 else parts[0]
     if frames_to > x.shape[0]:
         x = torch.cat([x, x[-1:].expand(frames_to - x.shape[0], -1, -1, -1)], 0)
-    return x.permute(1, 0, 2, 3).unsqueeze(0)
+    return x.permute(1, 0, 2, 3).unsqueeze(0).contiguous()
 
 
 def to_uint8(video) -> np.ndarray:
@@ -119,6 +129,11 @@ def run(model: VideoDiffusionModel, clips: list[Clip], steps: int, guidance: flo
     """SDEdit a batch of equally shaped clips; returns one ``(1, 3, T, h, w)`` tensor per clip.
 
     ``negative_cache`` (any dict) keeps the encoded negative prompt between calls.
+
+    Each clip's latent is its own tensor, rebound after every step and never written in place:
+    a scheduler may keep the tensors it is given (UniPC keeps ``sample`` as ``last_sample`` for
+    the corrector of the next step), so handing it a view of a batch that is then overwritten
+    would corrupt the next step. The batch a transformer call sees is a fresh concatenation.
     """
     import torch
 
@@ -134,15 +149,17 @@ def run(model: VideoDiffusionModel, clips: list[Clip], steps: int, guidance: flo
     if len(base.timesteps) != steps:
         raise ValueError(f"{type(base).__name__} made {len(base.timesteps)} timesteps for {steps} steps")
 
-    latents = torch.cat([model.encode_video(c.video) for c in clips], 0)
-    for i, c in enumerate(clips):
+    latents = []
+    for c in clips:
+        z = model.encode_video(c.video)
         start = steps - c.k
         c.info = {"sigma_start": float(base.sigmas[start]),
                   "timestep_start": float(base.timesteps[start]) if c.k else None}
         if c.k:
             g = torch.Generator("cpu").manual_seed(int(c.seed))
-            noise = torch.randn(latents.shape[1:], generator=g, dtype=torch.float32).to(latents.device)
-            latents[i] = model.add_noise(latents[i], noise, base, start)
+            noise = torch.randn(z.shape, generator=g, dtype=torch.float32).to(z.device)
+            z = model.add_noise(z, noise, base, start)
+        latents.append(z)
 
     kmax = max(c.k for c in clips)
     if kmax:
@@ -163,7 +180,7 @@ def run(model: VideoDiffusionModel, clips: list[Clip], steps: int, guidance: flo
         for it in range(kmax):
             idx = steps - kmax + it          # every active clip is at the same schedule index
             active = [i for i, c in enumerate(clips) if c.k >= kmax - it]
-            x = latents[active]
+            x = torch.cat([latents[i] for i in active], 0)
             t = base.timesteps[idx]
             cond = text[active]
             if cfg:
@@ -175,5 +192,6 @@ def run(model: VideoDiffusionModel, clips: list[Clip], steps: int, guidance: flo
             else:
                 v = model.predict(x, t.expand(len(active)), cond)
             for j, i in enumerate(active):
-                latents[i:i + 1] = scheds[i].step(v[j:j + 1], t, latents[i:i + 1], return_dict=False)[0]
-    return [model.decode_video(latents[i:i + 1]) for i in range(len(clips))]
+                # rebind, never write in place; the scheduler gets tensors no one else writes
+                latents[i] = scheds[i].step(v[j:j + 1].clone(), t, latents[i], return_dict=False)[0]
+    return [model.decode_video(z) for z in latents]

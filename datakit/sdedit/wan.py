@@ -17,6 +17,7 @@ Facts this module relies on (SPEC §6):
   ``x + (σ_next − σ)·v``.
 
 On GPU the transformer and text encoder run in bf16 and the VAE in float32 by default.
+``vae_tiling`` (a :class:`~datakit.sdedit.vae.VaeTiling`) tiles VAE passes for large frames.
 """
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ import re
 from pathlib import Path
 
 from ..tiny import is_tiny
+from . import vae as vae_tiles
 from .base import ModelError, VideoDiffusionModel
+from .memory import MemoryNeed
 
 _SUBFOLDERS = ("vae", "transformer", "text_encoder", "tokenizer", "scheduler")
 
@@ -76,7 +79,8 @@ class WanT2V(VideoDiffusionModel):
     backend = "wan2.1"
 
     def __init__(self, path: str | Path, device: str = "auto", dtype: str = "auto", vae_dtype: str = "float32",
-                 model_id: str | None = None, max_sequence_length: int = 512):
+                 model_id: str | None = None, max_sequence_length: int = 512,
+                 vae_tiling: vae_tiles.VaeTiling | None = None):
         """Load every component from the local diffusers directory ``path`` (never the network)."""
         import diffusers
         from diffusers import AutoencoderKLWan, WanTransformer3DModel
@@ -100,23 +104,25 @@ class WanT2V(VideoDiffusionModel):
             vae=AutoencoderKLWan.from_pretrained(path / "vae", torch_dtype=vdt, local_files_only=True),
             scheduler=scheduler_class.from_pretrained(path / "scheduler", local_files_only=True),
             device=dev, dtype=dt, vae_dtype=vdt, path=str(path), model_id=model_id or path.name,
-            synthetic=is_tiny(path), max_sequence_length=max_sequence_length)
+            synthetic=is_tiny(path), max_sequence_length=max_sequence_length, vae_tiling=vae_tiling)
 
     @classmethod
     def from_components(cls, tokenizer, text_encoder, transformer, vae, scheduler, model_id: str,
                         device: str = "auto", dtype: str = "auto", vae_dtype: str = "float32",
-                        max_sequence_length: int = 512, synthetic: bool = False) -> "WanT2V":
+                        max_sequence_length: int = 512, synthetic: bool = False,
+                        vae_tiling: vae_tiles.VaeTiling | None = None) -> "WanT2V":
         """Wrap components already in memory (benchmarks, a trainer that holds them)."""
         self = cls.__new__(cls)
         dev = resolve_device(device)
         dt, vdt = resolve_dtype(dtype, dev), resolve_dtype(vae_dtype, dev)
         self._setup(tokenizer=tokenizer, text_encoder=cast(text_encoder, dt), transformer=cast(transformer, dt),
                     vae=cast(vae, vdt), scheduler=scheduler, device=dev, dtype=dt, vae_dtype=vdt, path="",
-                    model_id=model_id, synthetic=synthetic, max_sequence_length=max_sequence_length)
+                    model_id=model_id, synthetic=synthetic, max_sequence_length=max_sequence_length,
+                    vae_tiling=vae_tiling)
         return self
 
     def _setup(self, *, tokenizer, text_encoder, transformer, vae, scheduler, device, dtype, vae_dtype, path,
-               model_id, synthetic, max_sequence_length) -> None:
+               model_id, synthetic, max_sequence_length, vae_tiling=None) -> None:
         import torch
 
         self.path, self.model_id, self.synthetic = path, model_id, synthetic
@@ -139,6 +145,64 @@ class WanT2V(VideoDiffusionModel):
         z = vcfg.z_dim
         self._lat_mean = torch.tensor(vcfg.latents_mean, dtype=torch.float32).view(1, z, 1, 1, 1).to(device)
         self._lat_std = torch.tensor(vcfg.latents_std, dtype=torch.float32).view(1, z, 1, 1, 1).to(device)
+        self.set_vae_tiling(vae_tiling)
+
+    def set_vae_tiling(self, tiling: vae_tiles.VaeTiling | None) -> None:
+        vae_tiles.apply(self.vae, tiling)
+        self.vae_tiling = tiling
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d["vae_tiling"] = self.vae_tiling.describe() if self.vae_tiling else None
+        return d
+
+    # ------------------------------------------------------------------ memory
+
+    #: values per pixel and base channel a VAE pass holds at its peak: at full resolution the Wan
+    #: VAE keeps about six activations of 4 frames (24) and 2-frame causal caches of ~10
+    #: convolutions (20); the half-resolution level adds about half again. 48 is the estimate;
+    #: bench/gpu_check.py reports it against the measured peak.
+    VAE_VALUES_PER_CHANNEL_PIXEL = 48
+    #: margin on the estimate (allocator rounding and fragmentation, kernels' workspaces)
+    SAFETY = 1.25
+
+    def memory_need(self, size: tuple[int, int], frames: int, guidance: float) -> MemoryNeed:
+        """What an SDEdit call needs besides the weights, from the configs (no allocation).
+
+        Per clip: the transformer's largest block-internal working set for each sequence
+        (cond and uncond with guidance > 1): the attention phase holds about ``(8e + 6)·D``
+        bytes per token (normed input, q/k/v, the float32 RoPE products, the output), the FFN
+        phase ``(2e + 8)·D + 2e·F`` (float32 norms, the FFN's hidden and activated states),
+        ``e`` the dtype's bytes; plus the persistent hidden states and text, the latents with
+        the scheduler's history, and the clip's video in and out at base size (float32).
+        Once per call: one clip through the VAE (it runs clip by clip), which scales with the
+        pixels it works on at once (the frame, or one tile) and its base width.
+        """
+        import torch
+
+        w, h = size
+        tc, vc = self.transformer.config, self.vae.config
+        e = torch.finfo(self.dtype).bits // 8
+        ve = torch.finfo(self.vae_dtype).bits // 8
+        d = int(tc.num_attention_heads) * int(tc.attention_head_dim)
+        ffn, text_len = int(tc.ffn_dim), int(self.max_sequence_length)
+        pt, ph, pw = (int(p) for p in tc.patch_size)
+        scale = 2 ** len(vc.temperal_downsample)
+        lf, lh, lw = 1 + (frames - 1) // (self.temporal_stride // pt), h // scale, w // scale
+        tokens = (lf // pt) * (lh // ph) * (lw // pw)
+        seqs = 2 if guidance > 1.0 else 1
+        per_token = max((8 * e + 6) * d, (2 * e + 8) * d + 2 * e * ffn)
+        transformer = seqs * (tokens * per_token + 2 * (tokens + text_len) * d * e)
+        latents = 8 * int(vc.z_dim) * lf * lh * lw * 4
+        text = 2 * text_len * int(tc.text_dim) * e
+        video = 2 * 3 * frames * h * w * 4
+        vae = (self.VAE_VALUES_PER_CHANNEL_PIXEL * int(vc.base_dim) * ve
+               * vae_tiles.working_pixels(h, w, self.vae_tiling)
+               + int(3 * frames * h * w * 4 * vae_tiles.tile_overhead(h, w, self.vae_tiling)))
+        s = self.SAFETY
+        return MemoryNeed(fixed=int(s * vae), per_clip=int(s * (transformer + latents + text) + video),
+                          detail=(("transformer", int(s * transformer)), ("vae", int(s * vae)),
+                                  ("video", video), ("latents", int(s * (latents + text)))))
 
     # ------------------------------------------------------------------ scheduler
 

@@ -25,6 +25,15 @@ file system or the same path everywhere); the driver checks it before the job st
 ``device: auto`` picks CUDA when the actor sees a GPU; the transformer and text encoder then
 run in bf16 (``dtype``), the VAE in float32 (``vae_dtype``). The CPU path works for small
 models (the tiny one of ``datakit models tiny``); a 1.3B model on CPU is impractically slow.
+
+Memory: ``batch_size`` is an upper bound. Each call runs as many clips of one base shape
+together as fit the free memory of the actor's device (or ``memory_budget_gb``), from the
+backend's estimate; a clip that cannot fit alone is rejected (``does_not_fit``) with what it
+needs and what is free, and a batch that still runs out of memory is halved, a lone clip that
+does becoming an ``out_of_memory`` reject: the error never reaches Ray, so no task is retried
+into the same failure. ``vae_tiling: true`` runs the VAE over overlapping tiles
+(``vae_tile`` / ``vae_tile_stride`` pixels) for base resolutions whose whole-frame VAE pass
+does not fit; at Wan 2.1's 832x480 it is rarely needed.
 """
 from __future__ import annotations
 
@@ -58,6 +67,11 @@ class SDEditConfig(StageConfig):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="denoiser and text encoder dtype (auto: bf16 on GPU, float32 on CPU)")
     vae_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    memory_budget_gb: float | None = Field(
+        None, gt=0, description="GiB a call may use besides the model (default: the device's free memory)")
+    vae_tiling: bool = Field(False, description="VAE encode/decode over overlapping tiles (large base sizes)")
+    vae_tile: int = Field(256, ge=16, description="VAE tile side in pixels (with vae_tiling)")
+    vae_tile_stride: int = Field(192, ge=8, description="pixels between VAE tile origins (overlap = tile - stride)")
     member: Literal["auto", "hr.mp4", "lr.mp4"] = Field(
         "auto", description="input member (auto: lr.mp4 if an earlier LR stage made one, else hr.mp4)")
 
@@ -68,7 +82,13 @@ class SDEditConfig(StageConfig):
         k_range(self.preset, self.k_range, self.steps)   # ValueError names the problem
         if not (self.base_area or self.base_width or self.base_height):
             raise ValueError("give base_area, or base_width and/or base_height")
+        self.tiling()                                     # ValueError for bad tile sizes
         return self
+
+    def tiling(self):
+        from ..sdedit.vae import VaeTiling
+
+        return VaeTiling(self.vae_tile, self.vae_tile_stride) if self.vae_tiling else None
 
 
 class SDEdit(Stage):
@@ -98,11 +118,12 @@ class SDEdit(Stage):
 
         cfg: SDEditConfig = self.config
         model = load_model(cfg.model, cfg.backend, device=cfg.device, dtype=cfg.dtype, vae_dtype=cfg.vae_dtype,
-                           model_id=cfg.model_id, max_sequence_length=cfg.max_sequence_length)
+                           model_id=cfg.model_id, max_sequence_length=cfg.max_sequence_length,
+                           vae_tiling=cfg.tiling())
         self.editor = SDEditor(model, SDEditParams(
             steps=cfg.steps, preset=cfg.preset, k_range=cfg.k_range, guidance=cfg.guidance, shift=cfg.shift,
             negative_prompt=cfg.negative_prompt, base_area=cfg.base_area, base_width=cfg.base_width,
-            base_height=cfg.base_height))
+            base_height=cfg.base_height), memory_budget_gb=cfg.memory_budget_gb)
 
     def process_batch(self, records: list[Record]) -> list[Record]:
         from .. import tiny
@@ -116,6 +137,9 @@ class SDEdit(Stage):
                               seed=clip_seed(cfg.seed, r.key)))
         self.editor.run(items)
         for r, it in zip(records, items):
+            if it.reason:                                  # did not fit: a reject with the reason, not an error
+                r.rejected(self.name, it.reason, it.error)
+                continue
             rec = it.record
             r.media["lr.mp4"] = media.encode(it.out, r.meta["fps"], lossless=True, preset="veryfast")
             r.meta["sdedit"] = rec
