@@ -20,9 +20,10 @@ from PIL import Image
 
 from badinputs import make_bad_inputs
 from conftest import REPO
-from datakit import runner, shards, spec, summary
+from conftest import pattern_frames
+from datakit import media, runner, shards, spec, summary
 from datakit.report import build_site, compile_where
-from datakit.report import charts, data, fmt, params
+from datakit.report import charts, data, fmt, pages, params, site as sitemod
 from datakit.report.where import WhereError
 
 EVIL = '<script>window.__pwned = 1</script><b>bold</b> & "quoted" <img src=x onerror="window.__pwned=2">'
@@ -181,7 +182,7 @@ def test_index_counts_and_stats_agree_with_manifests(report_output):
 
 def test_inspect_cli_rejects_what_is_not_an_output(tmp_path):
     r = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(tmp_path / "nope"), "--html",
-                        str(tmp_path / "site")], capture_output=True, text=True)
+                        str(tmp_path / "site")], capture_output=True, text=True, check=False)
     assert r.returncode == 2 and "not a datakit output" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -235,8 +236,8 @@ def _num(v):
     return None if v in (None, "") else float(v)
 
 
-def test_every_page_loads_cleanly_and_shows_untrusted_text_as_text(report_output, browser):
-    out, site, res = report_output
+def test_every_page_loads_cleanly_and_shows_untrusted_text_as_text(browser, report_output):
+    _, site, _ = report_output
     pages = [site / "index.html", site / "rejects.html", *sorted((site / "samples").glob("*.html"))]
     page = browser.new_page()
     watch = Watch(page)
@@ -282,8 +283,8 @@ def test_every_page_loads_cleanly_and_shows_untrusted_text_as_text(report_output
     page.close()
 
 
-def test_table_sorts_filters_and_remembers(report_output, browser):
-    out, site, _ = report_output
+def test_table_sorts_filters_and_remembers(browser, report_output):
+    _, site, _ = report_output
     page = browser.new_page()
     watch = Watch(page)
     page.goto((site / "index.html").as_uri())
@@ -350,8 +351,8 @@ def test_table_sorts_filters_and_remembers(report_output, browser):
     page.close()
 
 
-def test_sample_player_steps_frames_and_slider_moves_the_split(report_output, browser):
-    out, site, _ = report_output
+def test_sample_player_steps_frames_and_slider_moves_the_split(browser, report_output):
+    _, site, _ = report_output
     page = browser.new_page()
     watch = Watch(page)
     # prev/next follow the order the index was left in
@@ -406,5 +407,45 @@ def test_sample_player_steps_frames_and_slider_moves_the_split(report_output, br
     assert page.locator("table.params svg.spark").count() > 0
     assert "order1 › blur" in page.inner_text("table.params")
     assert not re.search(r"\d\.\d{6,}", page.inner_text("table.params"))   # no raw 1.2345678 floats
+    assert watch.errors == []
+    page.close()
+
+
+def test_references_join_the_player_in_step(browser, tmp_path):
+    """An edit/mi2v sample: reference video, mask and ID crops are panes beside HR and LR."""
+    hr = pattern_frames(9, 48, 64)
+    lr = hr[:, ::4, ::4].copy()
+    ref = pattern_frames(9, 48, 64, seed=99)
+    crop = Image.new("RGB", (20, 30), (200, 40, 40))
+    buf = io.BytesIO()
+    crop.save(buf, format="PNG")
+    members = {"hr.mp4": media.encode(hr, 24), "lr.mp4": media.encode(lr, 24, lossless=True),
+               "ref.mp4": media.encode(ref, 24), "mask.mp4": media.encode((hr > 128).astype(np.uint8) * 255, 24),
+               "ref_00.png": buf.getvalue()}
+    row = data.ClipRow(key="a" * 32, verdict=data.KEPT, stage="", reason="", detail="", task="edit",
+                       source_uri="/x/y.mp4", start_frame=0, end_frame=9, caption="c", scores={},
+                       doc={"fps": 24.0, "hr": {"frames": 9}}, shard="s-000000")
+    site = sitemod.Site(tmp_path / "site")
+    m = sitemod.sample_media(site, row, members, sitemod.ReportOptions())
+    assert [s.name for s in m.streams] == ["hr", "lr", "mask", "ref", "ref_00"]
+    assert (m.display_width, m.display_height) == (64, 48) and m.get("ref_00").still
+    # the LR sprite is lossless: its cells are the stored LR frames, exactly
+    sp = m.get("lr")
+    grid = np.asarray(Image.open(site.dir / sp.src).convert("RGB"))
+    r, q = divmod(5, sp.cols)
+    assert np.array_equal(grid[r * sp.height:(r + 1) * sp.height, q * sp.width:(q + 1) * sp.width],
+                          media.decode(members["lr.mp4"])[5])
+    path = site.put("samples/one.html", pages.sample_page(row, m, [], "t", None, None, (1, 1)))
+    page = browser.new_page()
+    watch = Watch(page)
+    page.goto((site.dir / path).as_uri())
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.panes canvas'))"
+                           ".every(c => c.dataset.loaded === '1')")
+    assert page.locator(".panes canvas").count() == 5
+    before = {n: _shot(page.locator(f"canvas[data-stream={n}]")) for n in ("ref", "ref_00")}
+    page.click("button[data-act=next]")
+    page.click("button[data-act=next]")
+    assert np.abs(_shot(page.locator("canvas[data-stream=ref]")) - before["ref"]).mean() > 0.5
+    assert np.abs(_shot(page.locator("canvas[data-stream=ref_00]")) - before["ref_00"]).max() == 0
     assert watch.errors == []
     page.close()

@@ -77,7 +77,7 @@ def histogram_svg(kept, rejected, thresholds: list[Threshold], metric: str = "",
         lo, hi = lo - 0.5, hi + 0.5
     span = hi - lo
     lo, hi = lo - 0.02 * span, hi + 0.02 * span
-    x = lambda v: pad_l + (v - lo) / (hi - lo) * pw  # noqa: E731
+    x = lambda v: pad_l + (v - lo) / (hi - lo) * pw
 
     # threshold labels first: they decide how much headroom the bars leave
     order = sorted(range(len(thresholds)), key=lambda i: thresholds[i].value)

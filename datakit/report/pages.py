@@ -225,7 +225,7 @@ def clip_cards(rows: list[TableRow], metrics: list[str], rules: list[Rule]) -> s
 def index_page(summary: dict, root: str, rows: list[TableRow], hists: dict[str, str], rules: list[Rule],
                metrics: list[str], report_id: str, note: str) -> str:
     c = summary["counts"]
-    values = lambda attr: sorted({getattr(t.clip, attr) for t in rows if getattr(t.clip, attr)})  # noqa: E731
+    values = lambda attr: sorted({getattr(t.clip, attr) for t in rows if getattr(t.clip, attr)})
     toolbar = ('<div class="toolbar">'
                '<label>search <input type="search" data-filter="q" placeholder="key, caption, source, reason…">'
                "</label>"
@@ -278,7 +278,7 @@ def _player(m: SampleMedia, fps: float, start_frame: int | None, total: int | No
     compare = ""
     if hr and lr:
         compare = ('<h2>Compare HR and the upscaled LR</h2><div class="compare">'
-                   f'<canvas class="cmp" data-a="hr" data-b="lr" aria-label="HR left of the line, LR right"></canvas>'
+                   '<canvas class="cmp" data-a="hr" data-b="lr" aria-label="HR left of the line, LR right"></canvas>'
                    '<span class="cmp-lab left">HR</span><span class="cmp-lab right">LR</span></div>'
                    '<label class="cmp-ctl">HR | LR split <input type="range" class="cmp-slider" min="0" '
                    'max="100" value="50" step="1"></label>')

@@ -30,7 +30,7 @@ class Sprite:
 
 def fit(frames: np.ndarray, max_width: int) -> np.ndarray:
     """Downscale (area) so frames are at most ``max_width`` wide; never upscale."""
-    t, h, w, _ = frames.shape
+    _, h, w, _ = frames.shape
     if w <= max_width:
         return frames
     size = (max_width, max(2, round(h * max_width / w)))

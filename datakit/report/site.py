@@ -79,7 +79,7 @@ def _decode(members: dict[str, bytes], name: str) -> np.ndarray | None:
         return None
 
 
-def _sample_media(site: Site, c: ClipRow, members: dict[str, bytes], opts: ReportOptions) -> pages.SampleMedia:
+def sample_media(site: Site, c: ClipRow, members: dict[str, bytes], opts: ReportOptions) -> pages.SampleMedia:
     """Write a sample's sprites and stills; say what the player shows."""
     key = safe_name(c.key)
     out = pages.SampleMedia()
@@ -181,7 +181,7 @@ def build_site(root: str, out_dir: str | Path, opts: ReportOptions | None = None
     hrefs = [f"samples/{safe_name(c.key)}.html" for c in chosen]
     rows: list[pages.TableRow] = []
     for i, (c, members) in enumerate(data.read_members(view, chosen)):
-        m = _sample_media(site, c, members, opts)
+        m = sample_media(site, c, members, opts)
         site.put(hrefs[i], pages.sample_page(
             c, m, view.rules, report_id, prev_href=f"../{hrefs[i - 1]}" if i else None,
             next_href=f"../{hrefs[i + 1]}" if i + 1 < len(hrefs) else None, position=(i + 1, len(hrefs))))
