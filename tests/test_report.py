@@ -385,6 +385,10 @@ def test_sample_player_steps_frames_and_slider_moves_the_split(browser, report_o
     n = int(page.get_attribute(".controls", "data-frames"))
     assert page.get_attribute(".player", "data-frame") == str(n - 1)
     page.click("button[data-act=first]")
+    page.click("button[data-act=play]")                                   # playing advances by itself
+    page.wait_for_function("() => document.querySelector('.player').dataset.frame !== '0'")
+    page.click("button[data-act=play]")
+    assert page.inner_text("button[data-act=play]") == "▶ play"
 
     # the slider moves the HR | LR split: only the part between the two positions changes
     cmp, slider = page.locator("canvas.cmp"), page.locator("input.cmp-slider")

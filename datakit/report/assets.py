@@ -41,7 +41,7 @@ figure{margin:0}
 figure.chart{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 8px 2px}
 figure.chart figcaption{font-weight:600;font-size:13px;margin:0 0 2px 4px}
 .hist .kept{fill:var(--kept)}.hist .rejected{fill:var(--rejected)}
-.hist .hit{fill:transparent}.hist .bin{cursor:pointer}.hist .bin:hover .hit{fill:#2f5fd014}
+.hist .hit{fill:transparent}.hist .bin{cursor:pointer}.hist .bin[data-metric=""]{cursor:default}.hist .bin:hover .hit{fill:#2f5fd014}
 .hist .axis{stroke:#9aa1ab}.hist .grid{stroke:#eceef1}.hist .lab{fill:var(--dim);font-size:10px}
 .hist .thr{stroke:var(--thr);stroke-width:1.5;stroke-dasharray:4 3}
 .hist .thrlab{fill:var(--thr);font-size:10px;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px;
@@ -57,16 +57,20 @@ table.clips{font-size:13px;width:100%}
 table.clips thead th{position:sticky;top:0;z-index:2;white-space:nowrap}
 table.clips thead tr.filters th{top:31px;background:#f7f8fa;padding:2px 6px}
 table.clips td{white-space:nowrap}
-table.clips td.capcell{white-space:normal;min-width:220px;max-width:340px}
+table.clips td.capcell{white-space:normal;min-width:200px;max-width:300px}
 .clamp{overflow:hidden;display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical}
 table.clips td.src{max-width:180px;overflow:hidden;text-overflow:ellipsis}
-table.clips tbody tr:hover{background:#f3f6fd}
+table.clips tbody tr:hover>td{background:#f3f6fd}
+table.clips tr>:nth-child(1){position:sticky;left:0;z-index:1;background:var(--card);width:78px;min-width:78px;max-width:78px}
+table.clips tr>:nth-child(2){position:sticky;left:78px;z-index:1;background:var(--card);box-shadow:inset -1px 0 0 var(--line)}
+table.clips thead tr>:nth-child(1),table.clips thead tr>:nth-child(2){z-index:3;background:#f0f2f5}
+table.clips thead tr.filters>:nth-child(1),table.clips thead tr.filters>:nth-child(2){background:#f7f8fa}
 button.sort{all:unset;cursor:pointer}button.sort:focus-visible{outline:2px solid var(--accent)}
 th[aria-sort=ascending] button.sort::after{content:" ▲";font-size:10px}
 th[aria-sort=descending] button.sort::after{content:" ▼";font-size:10px}
 input.score-filter{width:70px;font:12px ui-monospace,monospace;padding:2px 4px;border:1px solid #c9ced6;border-radius:4px}
 input.bad{border-color:var(--fail);background:#fdecea}
-img.mini{height:36px;display:block;border-radius:3px}
+img.mini{height:36px;max-width:64px;object-fit:cover;display:block;border-radius:3px}
 td.fail,tr.fail td{color:var(--fail);font-weight:600}
 .badge{display:inline-block;font-size:11px;padding:0 6px;border-radius:9px;background:#e5e7eb;font-weight:600;
 vertical-align:1px}
