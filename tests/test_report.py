@@ -431,7 +431,7 @@ def test_references_join_the_player_in_step(browser, tmp_path):
                        doc={"fps": 24.0, "hr": {"frames": 9}}, shard="s-000000")
     site = sitemod.Site(tmp_path / "site")
     m = sitemod.sample_media(site, row, members, sitemod.ReportOptions())
-    assert [s.name for s in m.streams] == ["hr", "lr", "mask", "ref", "ref_00"]
+    assert [s.name for s in m.streams] == ["hr", "lr", "ref", "mask", "ref_00"]
     assert (m.display_width, m.display_height) == (64, 48) and m.get("ref_00").still
     # the LR sprite is lossless: its cells are the stored LR frames, exactly
     sp = m.get("lr")

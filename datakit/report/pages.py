@@ -18,6 +18,7 @@ from .data import KEPT, ClipRow
 from .fmt import e, num, rule_label, safe_name, value
 from .params import param_rows
 
+ZOOMS = (1, 1.5, 2, 3, 4)
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'none'")
 
@@ -282,7 +283,7 @@ def _player(m: SampleMedia, fps: float, start_frame: int | None, total: int | No
                    '<span class="cmp-lab left">HR</span><span class="cmp-lab right">LR</span></div>'
                    '<label class="cmp-ctl">HR | LR split <input type="range" class="cmp-slider" min="0" '
                    'max="100" value="50" step="1"></label>')
-    zoom_opts = "".join(f'<option value="{z}">{z}×</option>' for z in (1, 2, 3, 4))
+    zoom_opts = "".join(f'<option value="{z:g}">{z:g}×</option>' for z in ZOOMS)
     controls = (
         f'<div class="controls" data-frames="{n}" data-fps="{fps:g}" data-step="{step}" '
         f'data-start="{start_frame or 0}" data-total="{total or n * step}">'
@@ -300,7 +301,10 @@ def _player(m: SampleMedia, fps: float, start_frame: int | None, total: int | No
         '<option value="1">smooth</option></select></label></div>')
     note = (f'<p class="dim">Every frame of the clip is shown{"" if step == 1 else f" (every {step}th)"}; '
             "LR is drawn at the HR's size. Panes stay in step.</p>")
-    zoom = max(1, min(4, 640 // max(1, m.display_width), 400 // max(1, m.display_height)))
+    # the largest zoom at which all panes fit one row of a laptop screen and stay under 400 px tall
+    row = sum(m.display_width if s.name in ("hr", "lr") else s.width * m.display_height / max(1, s.height)
+              for s in m.streams) + 12 * len(m.streams)
+    zoom = max([z for z in ZOOMS if row * z <= 1320 and m.display_height * z <= 400] or [1])
     return (f'<div class="player" data-dw="{m.display_width}" data-dh="{m.display_height}" data-zoom="{zoom}">'
             f'{controls}'
             f'<div class="panes">{"".join(panes)}</div>{note}{compare}</div>')

@@ -102,7 +102,7 @@ def sample_media(site: Site, c: ClipRow, members: dict[str, bytes], opts: Report
         s = movie("lr", lr, f"LR {lr.shape[2]}×{lr.shape[1]}{scale}", lossless=True)
         if hr is None:
             out.display_width, out.display_height = s.width, s.height
-    for name in sorted(members):
+    for name in sorted(members, key=lambda n: ({"ref.mp4": 0, "mask.mp4": 1}.get(n, 2), n)):
         stem, _, ext = name.partition(".")
         if ext == "mp4" and stem not in ("hr", "lr"):
             frames = _decode(members, name)
@@ -114,7 +114,8 @@ def sample_media(site: Site, c: ClipRow, members: dict[str, bytes], opts: Report
             except OSError:
                 continue
             img = previews.fit(img[None], opts.preview_width)[0]
-            out.streams.append(pages.Stream(stem, f"{stem.replace('_', ' ')} {img.shape[1]}×{img.shape[0]}",
+            label = f"ID crop {stem[4:]}" if stem.startswith("ref_") else stem
+            out.streams.append(pages.Stream(stem, f"{label} {img.shape[1]}×{img.shape[0]}",
                                             site.put(f"media/{key}/{stem}.webp", previews.still_webp(img)),
                                             img.shape[1], img.shape[0], still=True))
     return out
