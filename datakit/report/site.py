@@ -29,6 +29,10 @@ from .fmt import safe_name
 from .where import compile_where
 
 SOURCE_FIELDS = ("duration_s", "height", "fps")
+# LR (and mask) sprites are lossless up to this many pixels; above it a lossless sprite of
+# noisy frames runs to tens of megabytes per sample, so they are WebP at this quality
+LOSSLESS_MAX_PIXELS = 4_000_000
+LOSSY_QUALITY = 95
 
 
 @dataclass
@@ -86,7 +90,9 @@ def sample_media(site: Site, c: ClipRow, members: dict[str, bytes], opts: Report
 
     def movie(name: str, frames: np.ndarray, label: str, lossless: bool) -> pages.Stream:
         v, step = previews.subsample(previews.fit(frames, opts.preview_width), opts.preview_frames)
-        sp = previews.sprite(v, step, lossless=lossless)
+        if lossless and v[..., 0].size > LOSSLESS_MAX_PIXELS:
+            lossless, label = False, f"{label} (WebP q{LOSSY_QUALITY})"
+        sp = previews.sprite(v, step, lossless=lossless, quality=LOSSY_QUALITY if name == "lr" else 88)
         s = pages.Stream(name, label, site.put(f"media/{key}/{name}.webp", sp.data), sp.width, sp.height,
                          sp.cols, sp.rows, sp.frames, sp.step)
         out.streams.append(s)
