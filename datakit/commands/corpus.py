@@ -174,13 +174,17 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=cmd_stats)
 
-    i = sub.add_parser("inspect", help="write a static HTML report: HR | LR | references, scores, rejects",
-                       description="Write a self-contained static site (open DIR/index.html, or serve DIR): "
-                                   "per-stage counters, rejects by reason with a gallery, histograms of every "
-                                   "score with the filter thresholds, and one page per sample.")
+    i = sub.add_parser("inspect", help="write a static HTML report: clip table, HR | LR | references player, rejects",
+                       description="Write a self-contained static site (open DIR/index.html from disk; no network): "
+                                   "per-stage counters; histograms of every score over kept and rejected clips "
+                                   "with the filter thresholds labelled; a table of the shown samples and all "
+                                   "rejected clips to sort and filter by any score, stage, reason, task or source; "
+                                   "one page per sample with a frame-stepping HR | LR | references player, an "
+                                   "HR/LR comparison slider and the degradation parameters; a rejects gallery.")
     i.add_argument("output", help="output root")
     i.add_argument("--html", required=True, metavar="DIR", help="folder to write the site into")
-    i.add_argument("--samples", type=int, default=50, metavar="N", help="sample pages to write (default 50)")
+    i.add_argument("--samples", type=int, default=50, metavar="N",
+                   help="sample pages to write, in shard order (default 50); histograms count every clip")
     i.add_argument("--task", choices=["t2v", "mi2v", "edit"], help="only samples of this task")
     i.add_argument("--where", metavar="EXPR",
                    help='only samples matching, e.g. "scores.musiq > 40 and source.height >= 720"')

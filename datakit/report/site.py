@@ -1,303 +1,219 @@
-"""``datakit inspect``: a self-contained static HTML report of an output root.
+"""``datakit inspect``: write the report of an output root as a self-contained static site.
 
-Pages: ``index.html`` (counters, rejects by reason, histograms with thresholds, sample
-grid), ``samples/KEY.html`` (HR | LR | references, frame strips, zoomed crops, caption,
-scores, every parameter), ``rejects.html`` (a gallery per reason). Media are WebP files
-under ``media/``; links are relative, so the site works from disk or any static server.
-Every caption, file name and metadata value is escaped.
+``index.html`` (counters, stages, rejects by reason, verdict-coloured histograms with the
+filter thresholds, and one sortable, filterable table / card view of the shown clips),
+``samples/KEY.html`` (a synchronised HR | LR | references player with frame stepping and
+an HR/LR comparison slider, scores against the rules, degradation parameters),
+``rejects.html`` (a gallery per reason), ``assets/`` (one stylesheet, one script) and
+``media/`` (WebP sprites and stills). Links are relative: open ``index.html`` from disk
+or serve the folder; nothing is fetched from the network.
+
+This module orders the work; the output is read by :mod:`.data`, pages are rendered by
+:mod:`.pages`, charts by :mod:`.charts` and pictures by :mod:`.previews`.
 """
 from __future__ import annotations
 
+import hashlib
 import io
-import json
-import tarfile
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
-from typing import Callable, Iterator
-from urllib.parse import quote
+from typing import Callable
 
 import numpy as np
-import yaml
 from PIL import Image
 
-from .. import fsio, media, summary
-from ..shards import _read_parquet, manifest_uris, read_manifest, reject_part_uris
-from . import charts, previews
+from .. import media
+from . import assets, charts, data, pages, previews
+from .data import REJECTED, ClipRow
+from .fmt import safe_name
 from .where import compile_where
 
-CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
-h1,h2,h3{font-weight:600} a{color:#0a58ca}
-table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;
-vertical-align:top} th{background:#f0f0f0}
-.grid{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid #ddd;padding:8px;width:260px}
-.card img{max-width:100%;display:block}.cap{font-size:12px;color:#555;overflow-wrap:anywhere}
-.row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}.row figure{margin:0}
-figcaption{font-size:12px;color:#555} pre{background:#fff;border:1px solid #ddd;padding:.5em;overflow:auto;
-max-height:28em;white-space:pre-wrap;overflow-wrap:anywhere}
-.hist .bar{fill:#5b8def}.hist .axis{stroke:#888}.hist .thr{stroke:#d33;stroke-width:2;stroke-dasharray:4 2}
-.hist .thrlab{fill:#d33;font-size:10px}.hist .lab{fill:#555;font-size:10px}.hist .t{font-size:12px;fill:#222}
-.missing{width:160px;height:90px;display:flex;align-items:center;justify-content:center;background:#eee;
-color:#777;font-size:12px;text-align:center}
-"""
+SOURCE_FIELDS = ("duration_s", "height", "fps")
+# LR (and mask) sprites are lossless up to this many pixels; above it a lossless sprite of
+# noisy frames runs to tens of megabytes per sample, so they are WebP at this quality
+LOSSLESS_MAX_PIXELS = 4_000_000
+LOSSY_QUALITY = 95
 
 
 @dataclass
 class ReportOptions:
-    samples: int = 50
+    samples: int = 50              # sample pages (kept samples matching task/where, in shard order)
     task: str | None = None
     where: str | None = None
-    rejects_per_reason: int = 12
-    preview_width: int = 480
-    preview_frames: int = 48
+    rejects_per_reason: int = 12   # reject previews per reason (each decodes its source)
+    preview_width: int = 480       # sprites are at most this wide
+    preview_frames: int = 81       # frames per sprite; longer clips show every n-th frame
+    max_rejects: int = 5000        # reject rows in the table and gallery
 
-
-def e(v) -> str:
-    """Escape any value for HTML text or attributes."""
-    return escape("" if v is None else str(v), quote=True)
-
-
-def _page(title: str, body: str, root: str = "") -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<link rel="stylesheet" href="{root}style.css"></head><body>{body}</body></html>')
-
-
-def _table(rows: list[tuple], head: tuple | None = None) -> str:
-    h = "<tr>" + "".join(f"<th>{e(c)}</th>" for c in head) + "</tr>" if head else ""
-    return "<table>" + h + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>"
-
-
-def _img(src: str, alt: str, cls: str = "") -> str:
-    return f'<img src="{quote(src)}" alt="{e(alt)}"{f" class={cls!r}" if cls else ""} loading="lazy">'
-
-
-# ---------------------------------------------------------------- data
-
-def thresholds(config: dict | None, repo_root: Path | None = None) -> dict[str, dict]:
-    """Metric -> {"min": x, "max": y} from the filter stage(s) of a run's config.
-
-    A filter stage may carry its rules inline (``rules``) or name a profile YAML
-    (``profile``) whose ``rules`` are read; rules are a list of ``{metric, min, max}``
-    or a mapping ``metric: {min, max}``.
-    """
-    out: dict[str, dict] = {}
-    for st in (config or {}).get("stages", []):
-        if st.get("stage") != "filter":
-            continue
-        rules = st.get("rules")
-        prof = st.get("profile")
-        if rules is None and isinstance(prof, str):
-            for cand in (Path(prof), (repo_root or Path.cwd()) / prof, (repo_root or Path.cwd()) / "filters" / f"{prof}.yaml"):
-                if cand.is_file():
-                    rules = (yaml.safe_load(cand.read_text()) or {}).get("rules")
-                    break
-        if isinstance(rules, dict):
-            rules = [{"metric": k, **(v or {})} for k, v in rules.items()]
-        for r in rules or []:
-            if isinstance(r, dict) and r.get("metric"):
-                out[str(r["metric"])] = {k: r[k] for k in ("min", "max") if r.get(k) is not None}
-    return out
-
-
-def iter_samples(root: str, opts: ReportOptions) -> Iterator[tuple[dict, dict[str, bytes]]]:
-    """(manifest row, members) of the selected samples, reading each tar once."""
-    keep: Callable[[dict], bool] = compile_where(opts.where) if opts.where else (lambda row: True)
-    n = 0
-    for man in manifest_uris(root):
-        rows = [r for r in read_manifest(man) if (opts.task is None or r.get("task") == opts.task) and keep(r)]
-        if not rows:
-            continue
-        wanted = {r["key"] for r in rows[: opts.samples - n]}
-        members: dict[str, dict[str, bytes]] = {k: {} for k in wanted}
-        with tarfile.open(fileobj=io.BytesIO(fsio.read_bytes(man[: -len(".parquet")] + ".tar"))) as tf:
-            for ti in tf:
-                key, _, name = ti.name.partition(".")
-                if key in wanted and ti.isfile():
-                    members[key][name] = tf.extractfile(ti).read()
-        for r in rows:
-            if r["key"] in wanted:
-                yield r, members[r["key"]]
-                n += 1
-        if n >= opts.samples:
-            return
-
-
-# ---------------------------------------------------------------- writing
 
 class Site:
     def __init__(self, out_dir: Path):
         self.dir = out_dir
-        (out_dir / "samples").mkdir(parents=True, exist_ok=True)
-        (out_dir / "media").mkdir(exist_ok=True)
-        (out_dir / "style.css").write_text(CSS)
+        for sub in ("samples", "media", "assets"):
+            (out_dir / sub).mkdir(parents=True, exist_ok=True)
+        (out_dir / "assets" / "report.css").write_text(assets.CSS, encoding="utf-8")
+        (out_dir / "assets" / "report.js").write_text(assets.JS, encoding="utf-8")
 
-    def put(self, rel: str, data: bytes) -> str:
+    def put(self, rel: str, payload: bytes | str) -> str:
         path = self.dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        path.write_bytes(payload.encode("utf-8") if isinstance(payload, str) else payload)
         return rel
 
 
-def _sample_media(site: Site, row: dict, members: dict[str, bytes], opts: ReportOptions) -> dict[str, str]:
-    """Write a sample's previews; returns name -> path relative to the site root."""
-    key, fps = row["key"], float(row.get("fps") or 24)
-    out: dict[str, str] = {}
-    hr = media.decode(members["hr.mp4"]) if "hr.mp4" in members else None
-    lr = media.decode(members["lr.mp4"]) if "lr.mp4" in members else None
-    if hr is not None:
-        hr_v = previews.fit(hr, opts.preview_width)
-        hr_s, step = previews.subsample(hr_v, opts.preview_frames)
-        out["hr"] = site.put(f"media/{key}/hr.webp", previews.animated_webp(hr_s, fps / step))
-        out["thumb"] = site.put(f"media/{key}/thumb.webp", previews.still_webp(previews.fit(hr[:1], 240)[0]))
-        hr_small = previews.fit(hr, 160)
-        out["hr_strip"] = site.put(f"media/{key}/hr_strip.webp", previews.still_webp(previews.strip(hr_small)))
-    if lr is not None:
-        h, w = (hr_v.shape[1], hr_v.shape[2]) if hr is not None else (lr.shape[1], lr.shape[2])
-        lr_v = previews.upscale_nearest(lr, w, h)
-        lr_s, step = previews.subsample(lr_v, opts.preview_frames)
-        out["lr"] = site.put(f"media/{key}/lr.webp", previews.animated_webp(lr_s, fps / step))
-        sh, sw = (hr_small.shape[1], hr_small.shape[2]) if hr is not None else (lr.shape[1], lr.shape[2])
-        out["lr_strip"] = site.put(f"media/{key}/lr_strip.webp",
-                                   previews.still_webp(previews.strip(previews.upscale_nearest(lr, sw, sh))))
-    if hr is not None and lr is not None:
-        mid = hr.shape[0] // 2
-        box = previews.centre_crop_box(hr.shape[2], hr.shape[1])
-        lr_up = previews.upscale_nearest(lr[mid:mid + 1], hr.shape[2], hr.shape[1])[0]
-        scale = max(1, min(4, 256 // max(1, box[2] - box[0])))
-        out["zoom_hr"] = site.put(f"media/{key}/zoom_hr.webp", previews.still_webp(previews.zoom(hr[mid], box, scale)))
-        out["zoom_lr"] = site.put(f"media/{key}/zoom_lr.webp", previews.still_webp(previews.zoom(lr_up, box, scale)))
-    for name, data in sorted(members.items()):
-        stem = name.split(".")[0]
-        if name.endswith(".png") or name.endswith(".jpg"):
-            img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-            out[stem] = site.put(f"media/{key}/{stem}.webp", previews.still_webp(previews.fit(img[None], 320)[0]))
-        elif name.endswith(".mp4") and stem not in ("hr", "lr"):
-            frames = previews.fit(media.decode(data), opts.preview_width)
-            frames, step = previews.subsample(frames, opts.preview_frames)
-            out[stem] = site.put(f"media/{key}/{stem}.webp", previews.animated_webp(frames, fps / step))
-    return out
+def _selector(opts: ReportOptions) -> Callable[[ClipRow], bool]:
+    keep = compile_where(opts.where) if opts.where else None
+
+    def ok(c: ClipRow) -> bool:
+        if opts.task and c.task != opts.task:
+            return False
+        if keep is None:
+            return True
+        return keep({**c.doc, "key": c.key, "task": c.task, "caption": c.caption, "stage": c.stage,
+                     "reason": c.reason, "verdict": c.verdict})
+    return ok
 
 
-def _sample_page(row: dict, paths: dict[str, str]) -> str:
-    key = row["key"]
-    up = "../"
-    fig = lambda name, label: (f"<figure>{_img(up + paths[name], label)}<figcaption>{e(label)}</figcaption></figure>"  # noqa: E731
-                               if name in paths else "")
-    hr, lr = row.get("hr") or {}, row.get("lr") or {}
-    refs = [n for n in paths if n.startswith("ref") or n == "mask"]
-    body = [f'<p><a href="../index.html">← index</a></p><h1>sample {e(key)}</h1>',
-            _table([("task", row.get("task")), ("source", row.get("source_uri")),
-                    ("frames", f"[{row.get('start_frame')}, {row.get('end_frame')}) at {row.get('fps')} fps "
-                               f"(from {float(row.get('start_time') or 0):.2f} s)"),
-                    ("HR", f"{hr.get('width')}×{hr.get('height')}, {hr.get('frames')} frames"),
-                    ("LR", f"{lr.get('width')}×{lr.get('height')}, {lr.get('frames')} frames"),
-                    ("shard", row.get("shard"))]),
-            "<h2>Caption</h2>", f'<p class="caption">{e(row.get("caption")) or "<i>(no caption)</i>"}</p>',
-            "<h2>HR | LR (upscaled to the HR display size)</h2>",
-            f'<div class="row">{fig("hr", "HR")}{fig("lr", "LR")}{"".join(fig(n, n) for n in refs)}</div>',
-            "<h2>Frame strips</h2>", f'<div class="row">{fig("hr_strip", "HR frames")}</div>',
-            f'<div class="row">{fig("lr_strip", "LR frames")}</div>',
-            "<h2>Zoomed centre crop (middle frame)</h2>",
-            f'<div class="row">{fig("zoom_hr", "HR crop")}{fig("zoom_lr", "LR crop")}</div>']
-    scores = row.get("scores") or {}
-    body.append("<h2>Scores</h2>" + (_table(sorted(scores.items()), ("metric", "value")) if scores
-                                      else "<p>no scores recorded</p>"))
-    body.append("<h2>Degradations</h2>")
-    for d in row.get("degradations") or []:
-        body.append(f"<h3>{e(d.get('stage'))}: {e(d.get('profile'))} (seed {e(d.get('seed'))})</h3>"
-                    f"<pre>{e(json.dumps(d.get('params'), indent=2, sort_keys=True))}</pre>")
-    for section in ("sdedit", "refs"):
-        if row.get(section):
-            body.append(f"<h2>{e(section)}</h2><pre>{e(json.dumps(row[section], indent=2, sort_keys=True))}</pre>")
-    body.append("<h2>Source</h2>" + _table(sorted((row.get("source") or {}).items()), ("field", "value")))
-    body.append("<h2>Timings (s)</h2>" + _table(sorted((row.get("timings") or {}).items()), ("stage", "seconds")))
-    return _page(f"sample {key}", "".join(body), root=up)
-
-
-def _reject_thumb(site: Site, rej: dict) -> str | None:
-    """A first-frame thumbnail of a rejected clip or source, if the source still decodes."""
+def _decode(members: dict[str, bytes], name: str) -> np.ndarray | None:
+    if name not in members:
+        return None
     try:
-        meta = json.loads(rej.get("json") or "{}")
-        start = float(meta.get("start_time") or 0.0)
-        frame = media.read_span(rej["source_uri"], start, 1, float(meta.get("fps") or 25.0))
-        return site.put(f"media/rejects/{rej['key']}.webp", previews.still_webp(previews.fit(frame, 240)[0]))
-    except Exception:  # noqa: BLE001 - unreadable sources are the common case here
+        return media.decode(members[name])
+    except media.MediaError:
         return None
 
 
-def _rejects_page(site: Site, root: str, opts: ReportOptions) -> tuple[str, dict[str, int]]:
-    tables = [_read_parquet(u) for u in reject_part_uris(root)]
-    rows = [r for t in tables for r in t.to_pylist()]
-    by_reason: dict[str, list[dict]] = {}
-    for r in rows:
-        by_reason.setdefault(r["reason"], []).append(r)
-    body = ['<p><a href="index.html">← index</a></p><h1>Rejected clips and sources</h1>']
-    for reason, items in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
-        body.append(f'<h2 id="{e(reason)}">{e(reason)} ({len(items)})</h2><div class="grid">')
-        for r in items[: opts.rejects_per_reason]:
-            thumb = _reject_thumb(site, r)
-            pic = _img(thumb, r["source_uri"]) if thumb else '<div class="missing">no preview<br>(source unreadable)</div>'
-            span = "" if r["key"] == r["source_id"] else f" frames {r['start_frame']}–{r['end_frame']}"
-            body.append(f'<div class="card">{pic}<div class="cap"><b>{e(r["source_uri"].rsplit("/", 1)[-1])}</b>'
-                        f'{e(span)}<br>stage {e(r["stage"])}: {e(r["detail"])}</div></div>')
-        if len(items) > opts.rejects_per_reason:
-            body.append(f"<p>… and {len(items) - opts.rejects_per_reason} more (see rejects.parquet)</p>")
-        body.append("</div>")
-    if not rows:
-        body.append("<p>No rejects.</p>")
-    return _page("rejects", "".join(body)), {k: len(v) for k, v in by_reason.items()}
+def sample_media(site: Site, c: ClipRow, members: dict[str, bytes], opts: ReportOptions) -> pages.SampleMedia:
+    """Write a sample's sprites and stills; say what the player shows."""
+    key = safe_name(c.key)
+    out = pages.SampleMedia()
+
+    def movie(name: str, frames: np.ndarray, label: str, lossless: bool) -> pages.Stream:
+        v, step = previews.subsample(previews.fit(frames, opts.preview_width), opts.preview_frames)
+        if lossless and v[..., 0].size > LOSSLESS_MAX_PIXELS:
+            lossless, label = False, f"{label} (WebP q{LOSSY_QUALITY})"
+        sp = previews.sprite(v, step, lossless=lossless, quality=LOSSY_QUALITY if name == "lr" else 88)
+        s = pages.Stream(name, label, site.put(f"media/{key}/{name}.webp", sp.data), sp.width, sp.height,
+                         sp.cols, sp.rows, sp.frames, sp.step)
+        out.streams.append(s)
+        return s
+
+    hr, lr = _decode(members, "hr.mp4"), _decode(members, "lr.mp4")
+    if hr is not None:
+        s = movie("hr", hr, f"HR {hr.shape[2]}×{hr.shape[1]}", lossless=False)
+        out.display_width, out.display_height = s.width, s.height
+        out.thumb = site.put(f"media/{key}/thumb.webp", previews.still_webp(previews.fit(hr[:1], 320)[0]))
+    if lr is not None:
+        scale = f", drawn ×{hr.shape[2] / lr.shape[2]:.3g}" if hr is not None else ""
+        s = movie("lr", lr, f"LR {lr.shape[2]}×{lr.shape[1]}{scale}", lossless=True)
+        if hr is None:
+            out.display_width, out.display_height = s.width, s.height
+    for name in sorted(members, key=lambda n: ({"ref.mp4": 0, "mask.mp4": 1}.get(n, 2), n)):
+        stem, _, ext = name.partition(".")
+        if ext == "mp4" and stem not in ("hr", "lr"):
+            frames = _decode(members, name)
+            if frames is not None:
+                movie(stem, frames, {"ref": "reference video", "mask": "object mask"}.get(stem, stem), stem == "mask")
+        elif ext in ("png", "jpg", "jpeg", "webp"):
+            try:
+                img = np.asarray(Image.open(io.BytesIO(members[name])).convert("RGB"))
+            except OSError:
+                continue
+            img = previews.fit(img[None], opts.preview_width)[0]
+            label = f"ID crop {stem[4:]}" if stem.startswith("ref_") else stem
+            out.streams.append(pages.Stream(stem, f"{label} {img.shape[1]}×{img.shape[0]}",
+                                            site.put(f"media/{key}/{stem}.webp", previews.still_webp(img)),
+                                            img.shape[1], img.shape[0], still=True))
+    return out
+
+
+def _reject_thumb(site: Site, c: ClipRow) -> str | None:
+    """The first frame of a rejected clip (or source), if its source still decodes."""
+    try:
+        start = 0.0 if c.is_source else float(c.doc.get("start_time") or 0.0)
+        frame = media.read_span(c.source_uri, start, 1, float(c.doc.get("fps") or 25.0))
+        return site.put(f"media/rejects/{safe_name(c.key)}.webp", previews.still_webp(previews.fit(frame, 320)[0]))
+    except Exception:  # noqa: BLE001 - an unreadable source is the usual reason for the reject itself
+        return None
+
+
+def _histograms(kept: dict[str, list[float]], rejected: dict[str, list[float]], rules) -> dict[str, str]:
+    """metric -> SVG: the filter's metrics first (in rule order), then other scores, then source fields."""
+    ruled = list(dict.fromkeys(r.metric for r in rules))
+    names = ruled + sorted((set(kept) | set(rejected)) - set(ruled))
+    out = {}
+    for m in sorted(names, key=lambda n: (n.startswith("source."), names.index(n))):
+        metric = "" if m.startswith("source.") else m
+        out[m] = charts.histogram_svg(kept.get(m, []), rejected.get(m, []), pages.thresholds_of(m, rules),
+                                      metric=metric)
+    return out
 
 
 def build_site(root: str, out_dir: str | Path, opts: ReportOptions | None = None,
                on_sample: Callable[[str], None] | None = None) -> dict:
-    """Write the report; returns counts of what it wrote."""
+    """Write the report; returns what it wrote (sample pages, rejects, the site's folder)."""
     opts = opts or ReportOptions()
-    root = fsio.normalize(root)
+    view = data.open_output(root)
     site = Site(Path(out_dir))
-    summ = summary.build(root)
-    cards, all_rows = [], []
-    for row, members in iter_samples(root, opts):
-        paths = _sample_media(site, row, members, opts)
-        site.put(f"samples/{row['key']}.html", _sample_page(row, paths).encode())
-        thumb = _img(paths["thumb"], row["key"]) if "thumb" in paths else ""
-        cards.append(f'<div class="card"><a href="samples/{e(row["key"])}.html">{thumb}{e(row["key"][:12])}</a>'
-                     f'<div class="cap">{e(row.get("caption"))}</div></div>')
-        if on_sample:
-            on_sample(row["key"])
-    for man in manifest_uris(root):
-        all_rows += read_manifest(man)
-    rejects_html, by_reason = _rejects_page(site, root, opts)
-    site.put("rejects.html", rejects_html.encode())
+    wanted = _selector(opts)
+    vals: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
 
-    thr = thresholds(summ.get("config"))
-    values: dict[str, list[float]] = {}
-    for r in all_rows:
-        for k, v in (r.get("scores") or {}).items():
-            if isinstance(v, (int, float)):
-                values.setdefault(k, []).append(float(v))
-    for k in thr:
-        values.setdefault(k, [])
-    hists = [charts.histogram_svg(v, k, thr.get(k, {}).get("min"), thr.get(k, {}).get("max"))
-             for k, v in sorted(values.items())]
-    hists += [charts.histogram_svg([(r.get("source") or {}).get(f) for r in all_rows], f"source.{f}")
-              for f in ("duration_s", "height", "fps")]
-    c = summ["counts"]
-    body = [f"<h1>datakit report: {e(summ.get('pipeline'))}</h1>",
-            _table([("output", root), ("task", summ.get("task")), ("config hash", summ.get("config_hash")),
-                    ("sources", c["sources"]), ("clips", c["clips"]), ("samples", c["samples"]),
-                    ("shards", c["shards"]), ("rejects", c["rejects"])]),
-            "<h2>Stages</h2>",
-            _table([(n, s["in"], s["rejected"], s["out"], s["unit"]) for n, s in summ["stages"].items()],
-                   ("stage", "in", "rejected", "out", "unit")),
-            "<h2>Rejects by reason</h2>",
-            ("<ul>" + "".join(f'<li><a href="rejects.html#{e(k)}">{e(k)}</a>: {n}</li>' for k, n in
-                              sorted(by_reason.items(), key=lambda kv: -kv[1])) + "</ul>") if by_reason
-            else "<p>none</p>",
-            "<h2>Distributions</h2>", '<div class="row">' + "".join(hists) + "</div>",
-            f"<h2>Samples ({len(cards)} shown"
-            + (f", filter: {e(opts.where)}" if opts.where else "") + (f", task {e(opts.task)}" if opts.task else "")
-            + ")</h2>", '<div class="grid">' + "".join(cards) + "</div>"]
-    site.put("index.html", _page(f"datakit report {summ.get('pipeline')}", "".join(body)).encode())
-    return {"samples": len(cards), "rejects": sum(by_reason.values()), "dir": str(site.dir)}
+    def count(c: ClipRow) -> None:
+        into = vals[c.verdict == REJECTED]
+        for m, v in c.scores.items():
+            into.setdefault(m, []).append(v)
+        src = c.doc.get("source") if isinstance(c.doc.get("source"), dict) else {}
+        for f in SOURCE_FIELDS:
+            if isinstance(src.get(f), (int, float)):
+                into.setdefault(f"source.{f}", []).append(float(src[f]))
+
+    chosen: list[ClipRow] = []
+    n_kept = n_match = 0
+    for c in data.iter_kept(view):
+        count(c)
+        n_kept += 1
+        if wanted(c):
+            n_match += 1
+            if len(chosen) < opts.samples:
+                chosen.append(c)
+    rejected: list[ClipRow] = []
+    n_rejected = 0
+    for c in data.iter_rejected(view):
+        count(c)
+        n_rejected += 1
+        if wanted(c) and len(rejected) < opts.max_rejects:
+            rejected.append(c)
+
+    report_id = hashlib.sha1(f"{view.root}\n{view.summary.get('config_hash')}".encode()).hexdigest()[:12]
+    hrefs = [f"samples/{safe_name(c.key)}.html" for c in chosen]
+    rows: list[pages.TableRow] = []
+    for i, (c, members) in enumerate(data.read_members(view, chosen)):
+        m = sample_media(site, c, members, opts)
+        site.put(hrefs[i], pages.sample_page(
+            c, m, view.rules, report_id, prev_href=f"../{hrefs[i - 1]}" if i else None,
+            next_href=f"../{hrefs[i + 1]}" if i + 1 < len(hrefs) else None, position=(i + 1, len(hrefs))))
+        rows.append(pages.TableRow(c, hrefs[i], m.thumb))
+        c.doc = {}                     # the page is written; keep only what the table needs
+        if on_sample:
+            on_sample(c.key)
+
+    groups: dict[str, list[tuple[ClipRow, str | None]]] = {}
+    for c in rejected:
+        groups.setdefault(c.reason, []).append((c, None))
+    groups = dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
+    for reason, items in groups.items():
+        for j, (c, _) in enumerate(items):
+            thumb = _reject_thumb(site, c) if j < opts.rejects_per_reason else None
+            items[j] = (c, thumb)
+            rows.append(pages.TableRow(c, f"rejects.html#r-{safe_name(c.key)}", thumb))
+    site.put("rejects.html", pages.rejects_page(groups, view.rules, report_id, opts.rejects_per_reason))
+
+    metrics = sorted({m for m in set(vals[0]) | set(vals[1]) if not m.startswith("source.")})
+    selection = (f" matching {opts.where!r}" if opts.where else "") + (f" of task {opts.task}" if opts.task else "")
+    note = (f"{len(chosen)} of {n_match} samples{selection} (--samples sets how many) and "
+            f"{len(rejected)} of {n_rejected} rejects; the histograms count all {n_kept} samples and "
+            f"{n_rejected} rejects")
+    hists = _histograms(vals[0], vals[1], view.rules)
+    site.put("index.html", pages.index_page(view.summary, view.root, rows, hists, view.rules, metrics,
+                                            report_id, note))
+    return {"samples": len(chosen), "rejects": n_rejected, "dir": str(site.dir)}
