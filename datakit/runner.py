@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from . import ingest, media, rayinit, shards, summary
+from .progress import LiveView, report_progress, start_board
 from .records import Record
 from .spec import PipelineSpec, RayConfig
 from .stages import STAGES, Stage, StageConfig
@@ -27,7 +28,7 @@ log = logging.getLogger("datakit")
 
 # ---------------------------------------------------------------- per-batch work
 
-def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozenset()) -> list[Record]:
+def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozenset(), board=None) -> list[Record]:
     """Apply one stage to a batch: rejected records pass through, errors reject one record.
 
     If the batch raises, each record is retried alone so that one bad clip becomes a
@@ -55,6 +56,7 @@ def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozen
     per_record = (time.perf_counter() - t0) / max(1, len(out))
     for r in out:
         r.meta.setdefault("timings", {})[stage.name] = round(per_record, 4)
+    report_progress(board, stage.name, len(live), sum(r.ok for r in out), sum(not r.ok for r in out))
     return passthrough + [r for r in out if r.key not in skip]
 
 
@@ -91,43 +93,45 @@ def build_stage(config: StageConfig) -> Stage:
 class StageActor:
     """An actor-pool member: builds its stage and calls ``setup()`` once (model loaded once)."""
 
-    def __init__(self, config: StageConfig, skip: frozenset[str]):
+    def __init__(self, config: StageConfig, skip: frozenset[str], board=None):
         self.stage = build_stage(config)
         self.skip = skip
+        self.board = board
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return _encode(run_stage(self.stage, _decode(batch), self.skip))
+        return _encode(run_stage(self.stage, _decode(batch), self.skip, self.board))
 
 
 _WORKER_STAGES: dict[str, Stage] = {}
 
 
-def stage_task(batch: pa.Table, config: StageConfig, skip: frozenset[str]) -> pa.Table:
+def stage_task(batch: pa.Table, config: StageConfig, skip: frozenset[str], board=None) -> pa.Table:
     """A Ray task: the stage is built and set up once per worker process, then reused."""
     key = config.model_dump_json()
     stage = _WORKER_STAGES.get(key)
     if stage is None:
         stage = _WORKER_STAGES[key] = build_stage(config)
-    return _encode(run_stage(stage, _decode(batch), skip))
+    return _encode(run_stage(stage, _decode(batch), skip, board))
 
 
 def _named_task(stage: str):
     """``stage_task`` under the stage's name, so Ray's progress shows ``MapBatches(split)``."""
-    def fn(batch: pa.Table, config: StageConfig, skip: frozenset[str]) -> pa.Table:
-        return stage_task(batch, config, skip)
+    def fn(batch: pa.Table, config: StageConfig, skip: frozenset[str], board=None) -> pa.Table:
+        return stage_task(batch, config, skip, board)
     fn.__name__ = fn.__qualname__ = stage
     return fn
 
 
 # ---------------------------------------------------------------- the job
 
-def init_ray(cfg: RayConfig, progress: bool = True) -> None:
+def init_ray(cfg: RayConfig, progress: bool = True, verbose: bool = False) -> None:
     """Ray (see ``rayinit``) plus the Ray Data settings of a corpus job."""
-    rayinit.init_ray(cfg.address, cfg.num_cpus)
+    rayinit.init_ray(cfg.address, cfg.num_cpus, verbose=verbose)
+    rayinit.quiet_ray_data(verbose)
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = progress
+    ctx.enable_progress_bars = progress and verbose     # datakit's own view otherwise (progress.py)
     ctx.execution_options.preserve_order = False
     ctx.print_on_execution_start = False
     ctx.enable_progress_bar_name_truncation = False
@@ -180,7 +184,7 @@ def check_resources(spec: PipelineSpec, cpus: float, gpus: float) -> list[str]:
     return problems
 
 
-def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> RunResult:
+def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True, verbose: bool = False) -> RunResult:
     import ray.data
 
     t0 = time.time()
@@ -194,13 +198,17 @@ def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> 
     log.info("%d sources, %d already complete; output %s", len(sources), len(sources) - len(todo), state.root)
     writer = shards.ShardWriter(spec, state)
     if todo:
-        init_ray(spec.ray, progress)
+        init_ray(spec.ray, progress, verbose)
         res = ray.cluster_resources()
         problems = check_resources(spec, res.get("CPU", 0.0), res.get("GPU", 0.0))
         if problems and not spec.ray.address:
             raise PreflightError("the pipeline cannot start:\n  " + "\n  ".join(problems))
         for p in problems:  # an autoscaling cluster may still grow: warn only
             log.warning("%s", p)
+        board = start_board() if progress else None
+        view = LiveView(spec.name, spec.stage_names(), enabled=progress, board=board)
+        view.listed(len(sources))
+        view.listing_done(skipped=len(sources) - len(todo))
         # keys finished by an interrupted run, for sources that still have work left
         skip = frozenset(state.resume_skip)
         ds = ray.data.from_arrow(_encode(todo)).repartition(min(len(todo), 1024))
@@ -214,21 +222,33 @@ def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True) -> 
             if STAGES[cfg.stage].uses_model:
                 size = cfg.concurrency or 1
                 actor = type(cfg.stage, (StageActor,), {})   # named for Ray's progress display
-                ds = ds.map_batches(actor, fn_constructor_kwargs={"config": cfg, "skip": skip},
+                ds = ds.map_batches(actor, fn_constructor_kwargs={"config": cfg, "skip": skip, "board": board},
                                     compute=ray.data.ActorPoolStrategy(size=size), **common)
             else:
                 if cfg.concurrency:
                     common["concurrency"] = cfg.concurrency
-                ds = ds.map_batches(_named_task(cfg.stage), fn_kwargs={"config": cfg, "skip": skip}, **common)
-        for batch in ds.iter_batches(batch_size=1, batch_format="pyarrow", prefetch_batches=2):
-            for rec in _decode(batch):
-                writer.add(rec)
-        for rec in todo:
-            if rec.key not in writer.sources_seen:
-                log.warning("lost %s: its task kept failing", rec.meta["source_uri"])
-                writer.add(rec.rejected("ray", "task_failed",
-                                        f"the task processing this source failed {spec.ray.max_retries + 1} times "
-                                        "(worker crash, out of memory or lost node); see the Ray logs"))
+                ds = ds.map_batches(_named_task(cfg.stage), fn_kwargs={"config": cfg, "skip": skip, "board": board},
+                                    **common)
+        def deliver(rec: Record) -> None:
+            if rec.key not in writer.seen and rec.key not in state.done_keys:
+                view.finished(rec.meta.get("source_id"), rec.meta.get("source_clips"), rec.key,
+                              rec.reject.reason if rec.reject else None)
+            writer.add(rec)
+
+        view.start()
+        try:
+            for batch in ds.iter_batches(batch_size=1, batch_format="pyarrow", prefetch_batches=2):
+                for rec in _decode(batch):
+                    deliver(rec)
+            for rec in todo:
+                if rec.key not in writer.sources_seen:
+                    log.warning("lost %s: its task kept failing (Ray's logs: %s)", rec.meta["source_uri"],
+                                rayinit.logs_dir())
+                    deliver(rec.rejected("ray", "task_failed",
+                                         f"the task processing this source failed {spec.ray.max_retries + 1} "
+                                         "times (worker crash, out of memory or lost node); see the Ray logs"))
+        finally:
+            view.stop()
     writer.close()
     wall = time.time() - t0
     summ = summary.write(state.root, run={

@@ -197,6 +197,13 @@ def manifest_uris(root: str, prefix: str | None = None) -> list[str]:
             if (m := pat.match(u.rsplit("/", 1)[-1])) and m.group(2) == "parquet"]
 
 
+def manifest_rows(uri: str) -> int:
+    """Samples in a complete shard, from its manifest's footer."""
+    fs, path = fsio.resolve(uri)
+    with fs.open_input_file(path) as f:
+        return pq.ParquetFile(f).metadata.num_rows
+
+
 def reject_part_uris(root: str) -> list[str]:
     return [u for u in fsio.list_files(fsio.join(fsio.normalize(root), "rejects"), recursive=False)
             if re.fullmatch(r"part-\d{6}\.parquet", u.rsplit("/", 1)[-1])]

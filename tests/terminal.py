@@ -48,24 +48,38 @@ def stopped_processes(session: int) -> list[str]:
             if line.split() and line.split()[0] == str(session) and line.split()[1].startswith("T")]
 
 
+def _read_until(fd: int, pattern: bytes, timeout: float) -> bytes:
+    data, end = b"", time.monotonic() + timeout
+    while time.monotonic() < end and not re.search(pattern, data):
+        if select.select([fd], [], [], 0.2)[0]:
+            data += os.read(fd, 65536)
+    return data
+
+
 def run_at_terminal(command: list[str], cwd: Path, env: dict | None = None, timeout: float = 300,
-                    ctrl_c_after: float | None = None) -> TerminalRun:
+                    ctrl_c_after: float | None = None, ctrl_c_when: str | None = None) -> TerminalRun:
     """Type ``command`` into ``bash -i`` on a new pseudo-terminal and wait for its status.
 
-    ``ctrl_c_after`` presses Ctrl-C that many seconds after the command was typed."""
-    env = {**os.environ, **(env or {}), "PS1": "$ ", "TERM": "xterm", "COLUMNS": "160", "LINES": "48"}
+    ``ctrl_c_after`` presses Ctrl-C that many seconds after the command was typed;
+    ``ctrl_c_when`` presses it once the screen shows that text."""
+    # the prompt reports the last status (also after a command list that Ctrl-C cut short); it is
+    # built by the shell, so the echoed command line never matches it
+    env = {**os.environ, **(env or {}), "PS1": "$ ", "TERM": "xterm", "COLUMNS": "160", "LINES": "48",
+           "PROMPT_COMMAND": 'echo "__DK""_STATUS=$?"'}
     pid, fd = pty.fork()
     if pid == 0:     # the child: a session leader whose controlling terminal is the pty
         os.chdir(cwd)
         os.execvpe("bash", ["bash", "--norc", "--noprofile", "-i"], env)
-    screen = b""
-    # the status marker is built by the shell, so the echoed command line never matches it
-    line = f"{shlex.join(command)}; echo \"__DK\"\"_STATUS=$?\"\n"
+    screen = _read_until(fd, rb"__DK_STATUS=\d+", 30)        # the first prompt
+    line = shlex.join(command) + "\n"
     os.write(fd, line.encode())
+    screen = b""
     start, pressed, status = time.monotonic(), False, None
     try:
         while time.monotonic() - start < timeout:
-            if ctrl_c_after is not None and not pressed and time.monotonic() - start >= ctrl_c_after:
+            due = ctrl_c_after is not None and time.monotonic() - start >= ctrl_c_after
+            shown = ctrl_c_when is not None and ctrl_c_when.encode() in screen
+            if (due or shown) and not pressed:
                 os.write(fd, b"\x03")
                 pressed = True
             ready, _, _ = select.select([fd], [], [], 0.2)

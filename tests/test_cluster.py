@@ -1,9 +1,11 @@
 """A real two-node Ray cluster on this machine: the demo job on it, and with a worker node killed mid-job."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,3 +114,76 @@ def test_demo_on_two_nodes_survives_losing_a_worker(cluster, sample_dir, tmp_pat
     keys = _keys(faulty)
     assert keys == _keys(clean) and len(keys) == len(set(keys))
     assert verify(str(faulty)).ok
+
+
+def _launcher_shell(cmd: str, env: dict, **kw) -> subprocess.CompletedProcess:
+    """Run one command of cluster.yaml the way the launcher runs it on a node."""
+    from ray.autoscaler._private.command_runner import _with_interactive
+
+    return subprocess.run(" ".join(_with_interactive(cmd)), shell=True, env=env, capture_output=True, text=True,
+                          **kw)
+
+
+@pytest.mark.slow
+def test_cluster_yaml_commands_and_the_readme_submit_example_work_on_a_fresh_node(sample_dir, tmp_path):
+    """A fresh node: a home holding only the file mount and the venv the setup commands make.
+    The head's start commands run as the launcher runs them; then the README's `ray job
+    submit` example (its placeholders filled in) runs the demo there. The job only finds
+    `datakit` if the PATH that `ray start` had includes the venv."""
+    import re
+
+    import yaml
+    from ray.autoscaler._private.util import prepare_config
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("")
+    (home / "datakit").symlink_to(REPO)                                  # file_mounts
+    (home / "datakit-venv").symlink_to(Path(sys.executable).parent.parent)
+    cfg = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    assert "~/datakit" in cfg["file_mounts"]
+    # what `ray up` writes on the head (here without worker ips: no ssh in a test)
+    boot = prepare_config({**cfg, "provider": {**cfg["provider"], "head_ip": "127.0.0.1", "worker_ips": []}})
+    (home / "ray_bootstrap_config.yaml").write_text(yaml.safe_dump(boot))
+    env = {"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    installs = ("pip install", "-m venv")      # need the network; the venv stands in for them
+    for cmd in cfg["setup_commands"]:
+        if not any(s in cmd for s in installs):
+            r = _launcher_shell(cmd, env)
+            assert r.returncode == 0, (cmd, r.stderr[-2000:])
+    port, dash = _free_port(), _free_port()
+    # a Ray of its own (`ray stop` as written would stop every Ray on this machine: it is only
+    # checked to be found; the head is stopped by its temp dir at the end)
+    ray_tmp = tempfile.mkdtemp(prefix="dkray", dir="/tmp")
+    try:
+        for cmd in cfg["head_start_ray_commands"]:
+            if cmd.split()[-1] == "stop":
+                cmd += " --help"
+            cmd = cmd.replace("--port=6379", f"--port={port}").replace("--dashboard-port=8265", f"--dashboard-port={dash}")
+            cmd = cmd.replace("--dashboard-host=0.0.0.0", "--dashboard-host=127.0.0.1 --node-ip-address=127.0.0.1 "
+                              f"--num-cpus=2 --disable-usage-stats --temp-dir={ray_tmp}")
+            r = _launcher_shell(cmd, env, timeout=180)
+            assert r.returncode == 0, (cmd, r.stdout[-2000:], r.stderr[-2000:])
+        readme = (REPO / "README.md").read_text()
+        submit = re.search(r"^ray job submit .*?\n.*?$", readme, re.M).group(0).replace("\\\n", " ")
+        assert submit.split() == (cfg_comment := [w for w in re.search(
+            r"#\s+(ray job submit .*?)\n#\s+(datakit run .*?)\n", (REPO / "cluster.yaml").read_text()).groups()
+            for w in w.replace("\\", "").split()]), f"README and cluster.yaml differ: {cfg_comment}"
+        out = tmp_path / "out"
+        submit = (submit.replace("HEAD_IP:8265", f"127.0.0.1:{dash}").replace("pipelines/t2v.yaml", "pipelines/demo.yaml")
+                  .replace("s3://bucket/raw", str(sample_dir)).replace("s3://bucket/t2v", str(out)))
+        assert submit.startswith("ray job submit") and "datakit run" in submit
+        job_env = {**_env(), "PATH": f"{Path(RAY).parent}:/usr/bin:/bin"}
+        for _ in range(30):    # the head's job agent comes up a little after `ray start` returns
+            r = subprocess.run(submit + " --limit 1 -q --set synthetic.profile=bicubic", shell=True, cwd=REPO,
+                               env=job_env, capture_output=True, text=True, timeout=400)
+            if "No available agent" not in r.stderr:
+                break
+            time.sleep(2)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert verify(str(out)).ok and _keys(out)
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", ray_tmp], check=False)
+        shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -24,8 +24,9 @@ def cmd_run(args) -> int:
         spec = specmod.load(args.pipeline, overrides)
     except specmod.SpecError as e:
         return fail(str(e))
+    args.on_interrupt = lambda: _kept(spec.output)
     try:
-        res = run(spec, limit=args.limit, progress=not args.quiet)
+        res = run(spec, limit=args.limit, progress=not args.quiet, verbose=args.verbose)
     except (InputError, OutputError, PreflightError) as e:
         return fail(str(e))
     c = res.summary["counts"]
@@ -34,6 +35,18 @@ def cmd_run(args) -> int:
           f"in {res.wall_s:.1f}s")
     print(f"{res.output}: {c['samples']} samples, {c['shards']} shards, {c['rejects']} rejects in total")
     return 0
+
+def _kept(output: str) -> str:
+    """What an interrupted run leaves: committed shards stay, a rerun resumes."""
+    from .. import fsio, shards
+
+    try:
+        uris = shards.manifest_uris(fsio.normalize(output))
+        n = sum(shards.manifest_rows(u) for u in uris)
+    except Exception:  # noqa: BLE001 - the message must not fail
+        return "rerun the same command to resume"
+    return f"{n} samples in {len(uris)} complete shards are kept in {output}; rerun the same command to resume"
+
 
 def cmd_verify(args) -> int:
     from ..verify import verify

@@ -1,0 +1,115 @@
+"""The terminal a verb talks to while Ray runs in its process.
+
+Ray's C++ core inside the driver prints its own log lines straight to file descriptor 2
+(``[2026-12-01 04:34:28,302 E 5683 5683] core_worker.cc:2465: ...``), including alarming
+ones about normal operation; they are in Ray's log files as well. :class:`NativeLogFilter`
+sits on descriptor 2 and drops exactly those lines, passing everything else through at
+once (progress redraws included). It is started after Ray's daemons are up, so they and
+their workers keep the real stderr.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+
+#: the prefix of a line written by Ray's C++ logging
+NATIVE_LINE = re.compile(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [DIWEF] \d+ \d+\] ")
+_MAYBE_NATIVE = re.compile(rb"^\[[\d\- :,DIWEF]{0,40}$")     # a partial line that may become one
+
+
+class NativeLogFilter:
+    """Drops Ray's native log lines from this process's stderr until :meth:`stop`."""
+
+    def __init__(self):
+        self.saved: int | None = None
+        self._read: int | None = None
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    def start(self) -> "NativeLogFilter":
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        self._read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        self._thread = threading.Thread(target=self._pump, name="datakit-stderr", daemon=True)
+        self._thread.start()
+        return self
+
+    def _emit(self, data: bytes) -> None:
+        while data:
+            try:
+                n = os.write(self.saved, data)
+            except OSError:
+                return
+            data = data[n:]
+
+    def _pump(self) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._read, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                if pending:
+                    self._emit(pending)
+                break
+            pending += chunk
+            out = []
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if NATIVE_LINE.match(line):
+                    self.dropped += 1
+                else:
+                    out.append(line + b"\n")
+            if pending and not _MAYBE_NATIVE.match(pending) and not NATIVE_LINE.match(pending):
+                out.append(pending)          # a partial line that cannot be Ray's: show it now
+                pending = b""
+            if out:
+                self._emit(b"".join(out))
+
+    def stop(self) -> None:
+        if self.saved is None:
+            return
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self.saved, 2)               # closes the pipe's only write end: the pump drains and ends
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        os.close(self.saved)
+        if self._read is not None:
+            os.close(self._read)
+        self.saved = self._read = None
+
+
+_FILTER: NativeLogFilter | None = None
+_WAS_TTY: bool | None = None
+
+
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (also while the filter has put a pipe in its place)."""
+    return _WAS_TTY if _WAS_TTY is not None else os.isatty(2)
+
+
+def restore_stderr() -> None:
+    """Put the real stderr back now (what was written so far is shown first)."""
+    if _FILTER is not None:
+        _FILTER.stop()
+
+
+def filter_native_logs() -> None:
+    """Hide Ray's native log lines from a person's terminal for the rest of the process
+    (only when stderr is a terminal: logs and pipes keep everything)."""
+    global _FILTER, _WAS_TTY
+    if _FILTER is not None or not os.isatty(2):
+        return
+    import atexit
+
+    _WAS_TTY = True
+    _FILTER = NativeLogFilter().start()
+    atexit.register(_FILTER.stop)
