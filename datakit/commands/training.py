@@ -7,6 +7,8 @@ import sys
 
 from . import fail
 
+EXIT_INTERRUPTED = 130      # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
 
 def cmd_train(args) -> int:
     from ..train import config as tconfig
@@ -29,13 +31,21 @@ def cmd_train(args) -> int:
                      "`datakit models tiny DIR` writes a tiny one)")
     from ..sdedit import ModelError
     from ..train.checkpoint import CheckpointError
+    from ..train.control import TrainingInterrupted
     from ..train.data import DataError
+    from ..train.sampler import SamplerError
     from ..train.trainer import train
 
     try:
         res = train(cfg)
-    except (DataError, CheckpointError, ModelError) as e:
+    except (DataError, CheckpointError, ModelError, SamplerError) as e:
         return fail(str(e))
+    except TrainingInterrupted as e:
+        print(f"datakit: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if res.get("interrupted"):
+        print(f"datakit: {TrainingInterrupted(res.get('end_step'), res.get('checkpoint'))}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     loss = res.get("last_loss")
     print(f"{cfg.name}: trained to step {res.get('end_step')} of {cfg.total_steps} on {res['workers']} worker(s) "
           f"in {res['wall_s']:.1f}s" + (f", last loss {loss:.4f}" if loss is not None else ""))
@@ -55,7 +65,10 @@ def cmd_upscale(args) -> int:
     from ..sdedit import ModelError
     from ..train.checkpoint import CheckpointError
     from ..train.infer import upscale
+    from ..train.sampler import SamplerError
 
+    if not args.checkpoint and not args.base_model:
+        return fail("give --checkpoint DIR (a trained model), or --base-model DIR alone for the untrained baseline")
     bar = None
 
     def progress(n, total):
@@ -71,8 +84,8 @@ def cmd_upscale(args) -> int:
                       ref_video=args.ref_video, steps=args.steps, s_txt=args.s_txt, s_ref=args.s_ref,
                       n_ref=args.n_ref, shift=args.shift, noise_aug=args.noise_aug, scale=args.scale,
                       seed=args.seed, device=args.device, base_model=args.base_model,
-                      progress=None if args.quiet else progress)
-    except (CheckpointError, ModelError, ValueError) as e:
+                      progress=None if args.quiet else progress, sampler=args.sampler)
+    except (CheckpointError, ModelError, SamplerError, ValueError) as e:
         return fail(str(e))
     except MediaError as e:
         return fail(f"{e.reason}: {e.detail}")
@@ -82,7 +95,8 @@ def cmd_upscale(args) -> int:
     refs = ", ".join(res["references"]) or "none"
     print(f"{res['output']}: {res['width']}x{res['height']}, {res['frames']} frames; {res['steps']} steps, "
           f"s_txt {res['s_txt']:g}, s_ref {res['s_ref']:g} for {res['ref_guided_steps']} steps, "
-          f"noise-aug t {res['noise_aug']}, references: {refs}; checkpoint {res['checkpoint']}")
+          f"noise-aug t {res['noise_aug']}, references: {refs}; sampler {res['scheduler']['class']}; "
+          f"checkpoint {res['checkpoint']}")
     return 0
 
 
@@ -92,9 +106,12 @@ def register(sub) -> None:
                         description="Train the bundled UniMMVSR model from a training config: a Wan 2.1 T2V base "
                                     "model, dataset roots written by `datakit run`, and stages (steps, frames, task "
                                     "mixture). One worker trains in this process; distributed.workers > 1 runs Ray "
-                                    "Train (DDP). Writes OUTPUT/checkpoints/step-N/ (safetensors weights and "
-                                    "optimizer state, trainer.json) and OUTPUT/metrics.jsonl; rerunning the same "
-                                    "command resumes from the latest checkpoint.")
+                                    "Train (distributed.strategy: ddp, or fsdp to shard the model). Writes "
+                                    "OUTPUT/checkpoints/step-N/ (safetensors weights and optimizer state, sharded "
+                                    "per worker under fsdp; trainer.json) and OUTPUT/metrics.jsonl; rerunning the "
+                                    "same command resumes from the latest checkpoint. Ctrl-C (or creating "
+                                    "OUTPUT/STOP) stops every worker after its current step with a checkpoint and "
+                                    "exits 130; a second Ctrl-C stops at once and says how many steps were lost.")
     tr.add_argument("config", help="training config YAML (e.g. pipelines/train_tiny.yaml)")
     tr.add_argument("--output", metavar="URI", help="output folder (replaces the config's output)")
     tr.add_argument("--resume", metavar="auto|never|DIR",
@@ -113,9 +130,11 @@ def register(sub) -> None:
                                     "--n-ref steps only, the LR noise-augmented to --noise-aug. Defaults come from "
                                     "the checkpoint (paper: 50 steps, shift 1.0, s_txt 3, s_ref 1, n_ref 15, "
                                     "noise-aug 600 with references, 200 without). Writes an H.264 MP4 with the "
-                                    "LR's frame count and rate.")
-    up.add_argument("--checkpoint", required=True, metavar="DIR",
-                    help="a checkpoint folder, or a training output (its latest checkpoint)")
+                                    "LR's frame count and rate. Without --checkpoint, --base-model runs the untrained "
+                                    "baseline.")
+    up.add_argument("--checkpoint", metavar="DIR",
+                    help="a checkpoint folder, or a training output (its latest checkpoint); without it, "
+                         "--base-model gives the untrained baseline (the T2V weights, LR input channels zero)")
     up.add_argument("--lr", required=True, metavar="LR.mp4", help="the low-resolution video")
     up.add_argument("--prompt", required=True, metavar="TEXT", help="text prompt (caption of the video)")
     up.add_argument("--ref", action="append", metavar="IMG", help="ID reference image (repeatable)")
@@ -131,6 +150,10 @@ def register(sub) -> None:
                     help="LR noise-augmentation timestep 0-1000 (default 600 with references, 200 without)")
     up.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     up.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
-    up.add_argument("--base-model", metavar="DIR", help="Wan base model folder, if not where the checkpoint says")
+    up.add_argument("--base-model", metavar="DIR", help="Wan base model folder, if not where the checkpoint says "
+                                                        "(alone: the untrained baseline to compare checkpoints with)")
+    up.add_argument("--sampler", metavar="CLASS",
+                    help="diffusers scheduler class to sample with, in flow-matching mode (default: the "
+                         "checkpoint's inference.sampler, the base model's own; the paper's PNDM has no flow mode)")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     up.set_defaults(func=cmd_upscale)

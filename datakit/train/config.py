@@ -69,7 +69,8 @@ class ModelConfig(_Model):
     gradient_checkpointing: Literal["auto", True, False] = Field(
         "auto", description="recompute block activations in backward (auto: on GPU only)")
     precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 autocast on GPU (fp32 master weights), fp32 on CPU")
+        "auto", description="bf16: bf16 autocast over float32 master weights (on any device); "
+                            "auto: bf16 on GPU, fp32 on CPU")
 
 
 class OptimConfig(_Model):
@@ -102,7 +103,10 @@ class AugmentConfig(_Model):
     enabled: bool = True
     brightness: tuple[float, float] = (0.9, 1.1)
     hflip_p: float = Field(0.5, ge=0, le=1)
-    shear_deg: float = Field(2.862, ge=0, description="x and y shear, degrees (atan 0.05 = 5 % of w / h)")
+    shear_frac: float = Field(0.05, ge=0, lt=1, description=(
+        "Table 3 shear in pixels, as a fraction of the image side: the x shear offsets the top edge by up "
+        "to shear_frac*w against the bottom edge, the y shear the left edge by up to shear_frac*h against "
+        "the right; converted to albumentations' degrees per image from its h and w"))
     rotate_deg: float = Field(20.0, ge=0)
     crop_scale: tuple[float, float] = (0.67, 1.0)
     crop_p: float = Field(0.5, ge=0, le=1)
@@ -131,7 +135,12 @@ class CheckpointConfig(_Model):
 
 
 class DistributedConfig(_Model):
-    workers: int = Field(1, ge=1, description="training workers; > 1 runs Ray Train's TorchTrainer (DDP)")
+    workers: int = Field(1, ge=1, description="training workers; > 1 runs Ray Train's TorchTrainer")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="with > 1 workers: ddp replicates the model on every worker; fsdp (PyTorch FSDP2, "
+                           "fully_shard per transformer block and the rest) shards parameters, gradients and "
+                           "optimizer state across them, for models that do not fit one device; checkpoints "
+                           "are then sharded too")
     use_gpu: Literal["auto", True, False] = "auto"
     backend: Literal["auto", "nccl", "gloo"] = Field("auto", description="auto: nccl on GPU, gloo on CPU")
     address: str | None = Field(None, description="Ray cluster address (auto or HOST:PORT); default: local Ray")
@@ -139,10 +148,23 @@ class DistributedConfig(_Model):
     cpus_per_worker: float = Field(1.0, gt=0)
 
 
+class SamplerConfig(_Model):
+    """The diffusers scheduler ``upscale`` samples with (see :mod:`datakit.train.sampler` for why the default).
+
+    The paper uses PNDM (§4.1.1), which has no flow-matching mode; ``base`` is the base model's
+    own flow scheduler (Wan 2.1: ``UniPCMultistepScheduler`` with flow sigmas).
+    """
+    scheduler: str = Field("base", description="a diffusers scheduler class name, or base (the base model's)")
+    settings: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="constructor settings of that class (checked against it); the flow "
+                                          "settings and the shift are set by datakit")
+
+
 class InferenceConfig(_Model):
     """Defaults of ``datakit upscale`` (A.3, §4.1.1, A.5.8); stored in every checkpoint."""
     steps: int = Field(50, ge=1)
     shift: float = Field(1.0, gt=0)
+    sampler: SamplerConfig = SamplerConfig()
     s_txt: float = 3.0
     s_ref: float = 1.0
     n_ref: int = Field(15, ge=0, description="reference guidance only for the first n_ref steps")

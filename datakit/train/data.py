@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import tarfile
 from dataclasses import dataclass, field
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from torch.utils.data import IterableDataset
 from .. import fsio
 from ..shards import manifest_uris, read_manifest
 from .config import TASKS, TrainConfig
+from .control import ignore_sigint
 
 log = logging.getLogger("datakit.train")
 
@@ -239,15 +241,32 @@ def pad_to(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
+def shear_degrees(height: int, width: int, frac: float) -> tuple[float, float]:
+    """Table 3's pixel shear as albumentations ``Affine`` angles (x, y) in degrees.
+
+    albumentations shears with ``x' = x + tan(θx)·y`` and ``y' = y + tan(θy)·x`` (about the image
+    centre), so an x shear of ``θx`` offsets the top edge against the bottom edge by ``tan(θx)·h``
+    pixels and a y shear offsets the left edge against the right by ``tan(θy)·w``. Table 3 gives
+    those offsets as ``frac·w`` and ``frac·h``: ``θx = atan(frac·w/h)``, ``θy = atan(frac·h/w)``
+    (both ``atan(0.05) = 2.862°`` for a square image). albumentations draws the angle uniformly
+    in ``[-θ, θ]``, not the offset; for the offsets of Table 3 (``tan θ ≤ 0.05·aspect``) the two
+    differ by well under 1 %.
+    """
+    tx = math.degrees(math.atan(frac * width / height))
+    ty = math.degrees(math.atan(frac * height / width))
+    return tx, ty
+
+
 def reference_augmentation(cfg, height: int, width: int, seed: int):
     """Table 3 as albumentations transforms for one ``height x width`` image (seeded)."""
     import albumentations as A
 
-    s = cfg.shear_deg
+    sx, sy = shear_degrees(height, width, cfg.shear_frac)
     return A.Compose([
         A.MultiplicativeNoise(multiplier=tuple(cfg.brightness), per_channel=False, elementwise=False, p=1.0),
         A.HorizontalFlip(p=cfg.hflip_p),
-        A.Affine(shear={"x": (-s, s), "y": (-s, s)}, rotate=(-cfg.rotate_deg, cfg.rotate_deg), fill=0, p=1.0),
+        A.Affine(shear={"x": (-sx, sx), "y": (-sy, sy)}, rotate=(-cfg.rotate_deg, cfg.rotate_deg), fill=0,
+                 p=1.0),
         A.RandomResizedCrop(size=(height, width), scale=tuple(cfg.crop_scale), ratio=(width / height, width / height),
                             p=cfg.crop_p),
     ], seed=seed)
@@ -372,7 +391,7 @@ def make_loader(cfg: TrainConfig, index: dict[str, list[Entry]], rank: int = 0, 
     kwargs = {}
     if workers > 0:
         kwargs = dict(num_workers=workers, prefetch_factor=cfg.data.prefetch, persistent_workers=False,
-                      multiprocessing_context="fork" if _fork_ok() else None)
+                      multiprocessing_context="fork" if _fork_ok() else None, worker_init_fn=ignore_sigint)
     return tud.DataLoader(stream, batch_size=None, pin_memory=pin_memory, **kwargs)
 
 
