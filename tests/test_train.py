@@ -576,23 +576,6 @@ def test_upscale_with_references(corpora, tiny_models, tmp_path):
     assert res["references"] == ["images", "video"] and res["noise_aug"] == 600 and res["ref_guided_steps"] == 2
 
 
-def test_two_worker_ray_train_run(corpora, tiny_models, tmp_path):
-    from datakit.train import trainer
-
-    out = tmp_path / "ray"
-    cfg = tiny_config(tiny_models, [corpora["t2v"]], out, "stages.0.steps=3", "distributed.workers=2",
-                      "checkpoint.every=2", "log_every=2")     # reports at steps 2 and 3 (the end) on both ranks
-    res = trainer.train(cfg)
-    assert res["workers"] == 2 and res["backend"] == "gloo" and res["end_step"] == 3
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
-    assert (out / "checkpoints" / "step-00000003" / "optimizer.safetensors").is_file()
-    info = json.loads((out / "checkpoints" / "step-00000003" / "trainer.json").read_text())
-    assert info["world_size"] == 2
-    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in recs] == [0, 1, 2] and all(np.isfinite(r["loss"]) for r in recs)
-    assert all(r["items_per_s"] > 0 for r in recs) and res["last_loss"] == recs[-1]["loss"]
-
-
 def test_cli_train_and_upscale(corpora, tiny_models, tmp_path, capsys):
     from datakit import media
     from datakit.cli import main
@@ -613,3 +596,16 @@ def test_cli_train_and_upscale(corpora, tiny_models, tmp_path, capsys):
     assert main([*up, "--lr", str(tmp_path / "lr.mp4"), "-o", str(tmp_path / "up.mp4"), "--scale", "2"]) == 0
     lr, got = (media.stream_info((tmp_path / n).read_bytes()) for n in ("lr.mp4", "up.mp4"))
     assert (got["width"], got["height"], got["frames"]) == (2 * lr["width"], 2 * lr["height"], lr["frames"])
+    assert "sampler UniPCMultistepScheduler" in capsys.readouterr().out
+
+    # the untrained baseline (the base model's weights), with another sampler; bad samplers refused
+    plain = ["upscale", "--lr", str(tmp_path / "lr.mp4"), "--prompt", "a street", "--steps", "2", "-q",
+             "--scale", "2", "-o", str(tmp_path / "base.mp4")]
+    assert main(plain) == 2 and "--base-model" in capsys.readouterr().err
+    assert main([*plain, "--base-model", str(tiny_models / "wan"), "--sampler", "PNDMScheduler"]) == 2
+    assert "no flow-matching mode" in capsys.readouterr().err
+    assert main([*plain, "--base-model", str(tiny_models / "wan"), "--sampler",
+                 "FlowMatchEulerDiscreteScheduler"]) == 0
+    said = capsys.readouterr().out
+    assert "sampler FlowMatchEulerDiscreteScheduler" in said and f"checkpoint base:{tiny_models / 'wan'}" in said
+    assert media.stream_info((tmp_path / "base.mp4").read_bytes())["width"] == 2 * lr["width"]
