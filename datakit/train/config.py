@@ -71,6 +71,25 @@ class ModelConfig(_Model):
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="bf16: bf16 autocast over float32 master weights (on any device); "
                             "auto: bf16 on GPU, fp32 on CPU")
+    vae_tiling: Literal["auto", True, False] = Field(
+        "auto", description="VAE encode over overlapping tiles (diffusers' own tiling), so 1080p x 77-frame HR "
+                            "fits; frames no larger than one tile are encoded as without (auto: on GPU only)")
+    vae_tile: int = Field(256, ge=16, description="VAE tile side in pixels (with vae_tiling)")
+    vae_tile_stride: int = Field(192, ge=8, description="pixels between VAE tile origins (overlap = tile - stride)")
+
+    @model_validator(mode="after")
+    def _tiles(self):
+        from ..sdedit.vae import VaeTiling
+
+        VaeTiling(self.vae_tile, self.vae_tile_stride)        # raises with the rule that is broken
+        return self
+
+    def tiling(self, device_type: str):
+        """The :class:`~datakit.sdedit.vae.VaeTiling` for a device type ("cuda", "cpu"), or None."""
+        from ..sdedit.vae import VaeTiling
+
+        on = device_type == "cuda" if self.vae_tiling == "auto" else bool(self.vae_tiling)
+        return VaeTiling(self.vae_tile, self.vae_tile_stride) if on else None
 
 
 class OptimConfig(_Model):

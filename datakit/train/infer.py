@@ -29,7 +29,7 @@ import torch
 
 from .. import fsio, media
 from . import checkpoint as ckpt_mod
-from .config import InferenceConfig, SamplerConfig
+from .config import InferenceConfig, ModelConfig, SamplerConfig
 from .data import SPATIAL_MULTIPLE, encode_references, pad_to, to_video, upscale_bilinear
 from .sampler import describe as describe_scheduler, make_sampler
 from .trainer import noise_augment
@@ -155,6 +155,7 @@ def load_checkpoint_model(checkpoint: str | None, device="auto", base_model: str
             raise ckpt_mod.CheckpointError(f"base model directory {base_model} not found (the untrained baseline "
                                            "is built from a Wan T2V folder)")
         wan = load_model(base_model, device=str(dev), dtype="auto" if dev.type == "cuda" else "float32")
+        wan.set_vae_tiling(ModelConfig().tiling(dev.type))
         model = build(wan.transformer.float()).to(dev).eval().requires_grad_(False)
         info = {"step": 0, "model": model.describe(), "inference": InferenceConfig().model_dump(mode="json"),
                 "base_model": str(base_model), "path": f"base:{base_model}"}
@@ -166,6 +167,8 @@ def load_checkpoint_model(checkpoint: str | None, device="auto", base_model: str
         raise ckpt_mod.CheckpointError(f"base model directory {base} (from {ck}/trainer.json) not found; "
                                        "pass the base model directory explicitly")
     wan = load_model(base, device=str(dev), dtype="auto" if dev.type == "cuda" else "float32")
+    trained = (info.get("config") or {}).get("model") or {}
+    wan.set_vae_tiling(ModelConfig.model_validate(trained).tiling(dev.type))   # as in training
     m = info["model"]
     model = build(wan.transformer.float(), m["rope_starts"], m.get("max_images")).to(dev)
     ckpt_mod.load_model_state(model, ck)

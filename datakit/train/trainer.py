@@ -213,6 +213,7 @@ class Trainer:
         self.strategy = cfg.distributed.strategy if world > 1 else "single"
 
         self.wan = load_base(cfg.base_model, self.device)
+        self.wan.set_vae_tiling(cfg.model.tiling(self.device.type))      # HR, LR and references
         base = self.wan.transformer
         r = cfg.model.rope
         self.model = build(base, {"target": r.target, "images": r.images, "video": r.video},
