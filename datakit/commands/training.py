@@ -52,6 +52,49 @@ def cmd_train(args) -> int:
     print(f"checkpoint: {res.get('checkpoint')}")
     return 0
 
+def cmd_cache_latents(args) -> int:
+    from ..train import config as tconfig
+
+    try:
+        cfg = tconfig.load(args.config, list(args.set or []))
+    except tconfig.TrainConfigError as e:
+        return fail(str(e))
+    if not os.path.isdir(cfg.base_model):
+        return fail(f"base_model {cfg.base_model}: not a directory (a diffusers Wan 2.1 T2V folder)")
+    if args.workers is not None and args.workers < 0:
+        return fail(f"--workers {args.workers}: must be 0 (this process) or more")
+    from ..sdedit import ModelError
+    from ..train.cache import build_cache
+    from ..train.data import DataError
+
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(desc="cache-latents", unit="shard", total=total, file=sys.stderr)
+        bar.update(1)
+
+    try:
+        res = build_cache(cfg, workers=args.workers or 0, device=args.device, progress=progress)
+    except (DataError, ModelError) as e:
+        return fail(str(e))
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"latent cache {res['cache_id']}: {res['shards_written']} shard(s) written "
+          f"({res['shards_total'] - res['shards_written']} already cached), {res['samples']} sample(s), "
+          f"{res['bytes'] / 2**20:.1f} MiB in {res['wall_s']:.1f}s; train from it with "
+          f"--set data.latent_cache.use=true")
+    for d in res["dirs"]:
+        print(f"  {d}")
+    return 0
+
+
 def cmd_upscale(args) -> int:
     from .. import fsio
 
@@ -122,6 +165,26 @@ def register(sub) -> None:
                     help="override a config value, e.g. optim.lr=5e-5 or stages.0.steps=100 (repeatable)")
     tr.add_argument("-q", "--quiet", action="store_true", help="warnings only")
     tr.set_defaults(func=cmd_train)
+
+    ca = sub.add_parser("cache-latents", help="store VAE latents and text embeddings of a corpus for training "
+                                              "(data.latent_cache)",
+                        description="Encode, once, what every training step would otherwise encode: for each sample "
+                                    "of the config's dataset roots, the VAE latents of the HR and the bilinearly "
+                                    "upscaled LR over fixed frame windows of each stage length (whole frames, cut "
+                                    "to a multiple of 16 about the centre) and the caption's text embedding, with "
+                                    "the config's base model and VAE settings. Writes ROOT/latents/<cache id>/ "
+                                    "beside the shards (docs/FORMAT.md); shards already cached are skipped. Train "
+                                    "from it with --set data.latent_cache.use=true (and the same settings); "
+                                    "reference augmentation and noise augmentation still happen every step.")
+    ca.add_argument("config", help="training config YAML (e.g. pipelines/train_unimmvsr.yaml)")
+    ca.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config value, as for `datakit train` (repeatable)")
+    ca.add_argument("--workers", type=int, metavar="N",
+                    help="Ray actors encoding shards in parallel, one GPU each on a GPU cluster (default 0: this "
+                         "process)")
+    ca.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N for --workers 0 (default auto)")
+    ca.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ca.set_defaults(func=cmd_cache_latents)
 
     up = sub.add_parser("upscale", help="upscale a video with a trained checkpoint (text, ID images, reference video)",
                         description="Super-resolve LR.mp4 by --scale with a checkpoint of `datakit train`, guided by "

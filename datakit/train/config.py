@@ -132,6 +132,15 @@ class AugmentConfig(_Model):
     edit_shift: int = Field(4, ge=0, description="max shift (frames) of the edit reference video's start")
 
 
+class LatentCacheConfig(_Model):
+    """Train from VAE latents and text embeddings stored by ``datakit cache-latents`` (:mod:`datakit.train.cache`)."""
+    use: bool = Field(False, description="read HR/LR latents and caption embeddings from the cache instead of "
+                                         "encoding pixels every step (references are still encoded per step)")
+    window_stride: int | None = Field(None, ge=1, description="frames between the starts of cached windows of a "
+                                                              "clip (default: the window length - 1)")
+    dtype: Literal["bfloat16", "float32"] = Field("bfloat16", description="stored precision of the cache")
+
+
 class DataConfig(_Model):
     roots: list[str] = Field(min_length=1, description="dataset roots (datakit run outputs); tasks from manifests")
     crop: tuple[int, int] | None = Field(None, description="random HR crop (height, width) in pixels; "
@@ -140,6 +149,14 @@ class DataConfig(_Model):
     workers: int = Field(2, ge=0, description="loader processes per training worker (0: in-process)")
     prefetch: int = Field(2, ge=1, description="items prefetched per loader process")
     max_images: int | None = Field(None, ge=1, description="ID images per sample (default: all the rope range allows)")
+    latent_cache: LatentCacheConfig = LatentCacheConfig()
+
+    @model_validator(mode="after")
+    def _cache_needs_whole_frames(self):
+        if self.latent_cache.use and self.crop is not None:
+            raise ValueError("latent_cache.use needs crop: null (the cache holds whole frames, cut to a multiple "
+                             "of 16 about the centre)")
+        return self
 
     @field_validator("roots", mode="before")
     @classmethod

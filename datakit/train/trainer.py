@@ -241,6 +241,11 @@ class Trainer:
 
             self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
         self.index = build_index(cfg.data.roots)
+        self.cache = None
+        if cfg.data.latent_cache.use:
+            from .cache import LatentCache
+
+            self.cache = LatentCache(cfg, self.device.type)
         self.text_cache = TextCache(self.wan)
         self.history: list[dict] = []
         self.interrupted = False
@@ -378,7 +383,11 @@ class Trainer:
     def fixed_items(self, count: int, start: int = 10 ** 9) -> list[dict]:
         """``count`` items far from the training range, for :meth:`eval_loss`."""
         s = Sampler(self.cfg, self.index, self.rank, self.world, 1)
-        return [load_item(s.plan(start + i), self.cfg) for i in range(count)]
+        return [self.load_item(s.plan(start + i)) for i in range(count)]
+
+    def load_item(self, plan) -> dict:
+        """A planned item as the loader prepares it (from the latent cache when configured)."""
+        return self.cache.load_item(plan) if self.cache is not None else load_item(plan, self.cfg)
 
     # ------------------------------------------------------------------ loop
 
@@ -406,7 +415,7 @@ class Trainer:
             return []
         accum = cfg.optim.grad_accum
         loader = make_loader(cfg, self.index, self.rank, self.world, start=self.step * accum, stop=end * accum,
-                             workers=self.loader_workers, pin_memory=self.device.type == "cuda")
+                             workers=self.loader_workers, pin_memory=self.device.type == "cuda", source=self.cache)
         metrics = MetricsLog(cfg.output, self.step) if self.rank == 0 else None
         if self.rank == 0:
             fsio.makedirs(fsio.normalize(cfg.output))
