@@ -181,13 +181,14 @@ def main() -> None:
             ld, st, ft = m["loader"], m["step"], m["fit"]
             lines.append(f"| {hh} x {r['frames']} ({ww}) | {r['samples']} | {mode} | {ld[0]:.2f} | {ld[1]:.2f} | "
                          f"{ld[2]:.2f} | {st['items_per_s']:.2f} ({st['encode_s']:.3f} + {st['fwd_bwd_s']:.3f}) | "
-                         f"{ld[1] / st['items_per_s']:.1f}x | {ft['items_per_s']:.2f} | {100 * ft['data_wait']:.0f} % |")
+                         f"{ld[1] / st['items_per_s']:.1f}x | {ft['items_per_s']:.2f} | "
+                         f"{100 * ft['data_wait']:.0f} % |")
     feeds = {(h, m): r[m]["loader"][1] / r[m]["step"]["items_per_s"] for h, r in results.items()
              for m in ("pixels", "cache")}
     worst_wait = max(r[m]["fit"]["data_wait"] for r in results.values() for m in ("pixels", "cache"))
     speed = {h: r["cache"]["fit"]["items_per_s"] / r["pixels"]["fit"]["items_per_s"] for h, r in results.items()}
-    cache_cost = "; ".join(f"{h} px: {r['cache_write']['write_s_per_sample']:.2f} s and {r['cache_write']['mib_per_sample']:.2f} "
-                           f"MiB per sample" for h, r in results.items())
+    cache_cost = "; ".join(f"{h} px: {r['cache_write']['write_s_per_sample']:.2f} s and "
+                           f"{r['cache_write']['mib_per_sample']:.2f} MiB per sample" for h, r in results.items())
     lines += ["", "Loader items/s count items ready for the step (decoded, LR-upscaled and cut; or read from the "
               "cache). One loader process feeds "
               + ", ".join(f"{v:.1f}x" for v in feeds.values()) + " what the step consumes (rows in order); "
