@@ -10,7 +10,13 @@ clips, the stage-1 length; HR 128 and 256 px high), then measures, in this proce
 * the training step alone, on items already in memory: VAE + text encoding and forward +
   backward + AdamW of the tiny random Wan 2.1 model (``datakit.tiny``), items/s;
 * both together: a short run with 2 loader processes, items/s and the share of step time
-  spent waiting for data.
+  spent waiting for data;
+* the same three with the latent cache (``datakit cache-latents``, bf16): the loader reads
+  stored latents instead of decoding video, the step skips the VAE and text encoder for HR,
+  LR and caption; plus the time to write the cache.
+
+The ratio that matters is loader items/s (one process) over what the step consumes: the
+loader must feed at least twice what the step takes.
 
 The tiny model is far cheaper than a real one, so on real hardware the step is the
 bottleneck by orders of magnitude; the point here is what one loader process delivers
@@ -49,19 +55,19 @@ def build_corpus(samples: Path, out: Path, height: int, frames: int, clips: int)
         raise SystemExit(res["stderr"][-3000:])
 
 
-def config(models: Path, root: Path, output: Path, frames: int, steps: int):
+def config(models: Path, root: Path, output: Path, frames: int, steps: int, cached: bool = False):
     from datakit.train import config as tc
 
     return tc.load(REPO / "pipelines" / "train_tiny.yaml", [
         f"base_model={models / 'wan'}", f"data.roots=[{root}]", f"output={output}", "data.crop=null",
         f"stages.0.frames={frames}", f"stages.0.steps={steps}", "checkpoint.every=100000",
-        "checkpoint.resume=never", "log_every=100000"])
+        "checkpoint.resume=never", "log_every=100000", f"data.latent_cache.use={str(cached).lower()}"])
 
 
-def loader_rate(cfg, index, workers: int, n: int) -> float:
+def loader_rate(cfg, index, workers: int, n: int, source=None) -> float:
     from datakit.train.data import make_loader
 
-    it = iter(make_loader(cfg, index, start=0, stop=n + 1, workers=workers))
+    it = iter(make_loader(cfg, index, start=0, stop=n + 1, workers=workers, source=source))
     next(it)                                   # process start-up and first decode excluded
     t0 = time.perf_counter()
     k = sum(1 for _ in it)
@@ -104,12 +110,14 @@ def main() -> None:
 
     from datakit import samples, tiny
     from datakit.train import trainer as tr
+    from datakit.train.cache import build_cache
     from datakit.train.data import Sampler, build_index, load_item
 
     torch.set_num_threads(args.threads)
     results = {}
     if args.from_json:
-        results = {int(k): v | {"loader": {int(w): x for w, x in v["loader"].items()}}
+        results = {int(k): v | {m: v[m] | {"loader": {int(w): x for w, x in v[m]["loader"].items()}}
+                                for m in ("pixels", "cache")}
                    for k, v in json.loads(args.from_json.read_text()).items()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -123,16 +131,23 @@ def main() -> None:
             index = build_index(cfg.data.roots)
             r = {"samples": sum(len(v) for v in index.values())}
             r["hr_size"] = list(load_item(Sampler(cfg, index).plan(0), cfg)["hr"].shape[1:3])
-            r["loader"] = {w: loader_rate(cfg, index, w, args.items) for w in (0, 1, 2)}
-            t = tr.Trainer(cfg, loader_workers=0)
-            s = Sampler(cfg, t.index)
-            items = [load_item(s.plan(i), cfg) for i in range(args.steps)]
-            r["step"] = step_rate(t, items)
-            t2 = tr.Trainer(cfg, loader_workers=2)
-            hist = t2.fit()
-            wall = sum(x["step_s"] for x in hist[1:])
-            r["fit"] = {"items_per_s": (len(hist) - 1) / wall,
-                        "data_wait": sum(x["data_s"] for x in hist[1:]) / wall}
+            t0 = time.perf_counter()
+            made = build_cache(cfg)
+            r["cache_write"] = {"write_s_per_sample": (time.perf_counter() - t0) / max(1, made["samples"]),
+                          "mib_per_sample": made["bytes"] / 2 ** 20 / max(1, made["samples"])}
+            for mode, c in (("pixels", cfg), ("cache", config(tmp / "models", root, tmp / f"run{h}c", args.frames,
+                                                                args.steps, cached=True))):
+                t = tr.Trainer(c, loader_workers=0)
+                m = {"loader": {w: loader_rate(c, index, w, args.items, t.cache) for w in (0, 1, 2)}}
+                s = Sampler(c, t.index)
+                items = [t.load_item(s.plan(i)) for i in range(args.steps)]
+                m["step"] = step_rate(t, items)
+                t2 = tr.Trainer(c, loader_workers=2)
+                hist = t2.fit()
+                wall = sum(x["step_s"] for x in hist[1:])
+                m["fit"] = {"items_per_s": (len(hist) - 1) / wall,
+                            "data_wait": sum(x["data_s"] for x in hist[1:]) / wall}
+                r[mode] = m
             r["frames"] = args.frames
             results[h] = r
             print(h, json.dumps(r, default=str), flush=True)
@@ -145,33 +160,46 @@ def main() -> None:
     machine = (f"{platform.machine()}, {psutil.cpu_count()} CPU cores, "
                f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU")
     lines = [
-        "## Trainer: loader throughput vs the training step (CPU)", "",
+        "## Trainer: loader throughput vs the training step, with and without the latent cache (CPU)", "",
         f"Command: `.venv/bin/python bench/bench_train.py` — machine: {machine}; torch threads in the "
         f"training process: {args.threads}. Corpora: `pipelines/demo.yaml` on the real sample clips, "
         f"{args.frames}-frame clips (the stage-1 length), HR height set per row, {lr_desc} (stored losslessly); "
-        "items are whole frames (no crop). "
+        "items are whole frames (no crop). `cache`: the same items from `datakit cache-latents` (bf16 latents of "
+        "HR and upscaled LR, caption embeddings), written in the same run. "
         "The model is the tiny random Wan 2.1 (`datakit models tiny`): the step figures are the tiny "
         "model's (VAE and text encoding, forward, backward, AdamW on the CPU), not a real model's. Other "
         "processes may share the cores: compare rows of one run.", "",
-        "| HR height x frames (first item's width) | samples | loader items/s, in-process | 1 process | 2 processes | step alone items/s "
-        "(encode s + fwd/bwd s) | loader + step items/s | data wait |",
-        "|---|---|---|---|---|---|---|---|",
+        "| HR height x frames (first item's width) | samples | items from | loader items/s, in-process | 1 process "
+        "| 2 processes | step alone items/s (encode s + fwd/bwd s) | loader (1 process) / step | loader + step "
+        "items/s | data wait |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for h, r in results.items():
         hh, ww = r["hr_size"]
-        ld, st, ft = r["loader"], r["step"], r["fit"]
-        lines.append(f"| {hh} x {r['frames']} ({ww}) | {r['samples']} | {ld[0]:.2f} | {ld[1]:.2f} | {ld[2]:.2f} | {st['items_per_s']:.2f} "
-                     f"({st['encode_s']:.3f} + {st['fwd_bwd_s']:.3f}) | {ft['items_per_s']:.2f} | "
-                     f"{100 * ft['data_wait']:.0f} % |")
-    keeps_up = all(r["loader"][1] > r["step"]["items_per_s"] for r in results.values())
-    worst_wait = max(r["fit"]["data_wait"] for r in results.values())
-    lines += ["", "Loader items/s count decoded, LR-upscaled and cropped items ready for the step. "
-              + ("At every size one loader process outpaces the step alone" if keeps_up else
-                 "At some size one loader process is slower than the step alone")
-              + f"; with 2 loader processes the training loop waited for data {100 * worst_wait:.0f} % of its "
-              "time at most.", "",
+        for mode in ("pixels", "cache"):
+            m = r[mode]
+            ld, st, ft = m["loader"], m["step"], m["fit"]
+            lines.append(f"| {hh} x {r['frames']} ({ww}) | {r['samples']} | {mode} | {ld[0]:.2f} | {ld[1]:.2f} | "
+                         f"{ld[2]:.2f} | {st['items_per_s']:.2f} ({st['encode_s']:.3f} + {st['fwd_bwd_s']:.3f}) | "
+                         f"{ld[1] / st['items_per_s']:.1f}x | {ft['items_per_s']:.2f} | "
+                         f"{100 * ft['data_wait']:.0f} % |")
+    feeds = {(h, m): r[m]["loader"][1] / r[m]["step"]["items_per_s"] for h, r in results.items()
+             for m in ("pixels", "cache")}
+    worst_wait = max(r[m]["fit"]["data_wait"] for r in results.values() for m in ("pixels", "cache"))
+    speed = {h: r["cache"]["fit"]["items_per_s"] / r["pixels"]["fit"]["items_per_s"] for h, r in results.items()}
+    cache_cost = "; ".join(f"{h} px: {r['cache_write']['write_s_per_sample']:.2f} s and "
+                           f"{r['cache_write']['mib_per_sample']:.2f} MiB per sample" for h, r in results.items())
+    lines += ["", "Loader items/s count items ready for the step (decoded, LR-upscaled and cut; or read from the "
+              "cache). One loader process feeds "
+              + ", ".join(f"{v:.1f}x" for v in feeds.values()) + " what the step consumes (rows in order); "
+              + ("at least twice everywhere" if min(feeds.values()) >= 2 else
+                 "below twice in some row: give the loader more processes (data.workers)")
+              + f". With 2 loader processes the training loop waited for data {100 * worst_wait:.0f} % of its time "
+              "at most. Training from the cache ran at " + ", ".join(f"{v:.1f}x" for v in speed.values())
+              + " the items/s of training from pixels (loader + step, per height). Writing the cache: "
+              + cache_cost + ".", "",
               "GPU step time at a realistic model size (Wan 2.1 1.3B or 14B, bf16 autocast, gradient "
-              "checkpointing, 21 and 77 frames) was not measured: this machine has 2 CPU cores and no GPU."]
+              "checkpointing, 21 and 77 frames) is `bench/gpu_check.py`'s; this script measures on the CPU."]
     write_section(args.doc, "train-bench", "\n".join(lines))
     print("\n".join(lines))
     if args.json:

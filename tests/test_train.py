@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import train_helpers
 from conftest import REPO
 
 torch.set_num_threads(1)      # 2 shared cores: one thread per process is much faster than two
@@ -22,41 +23,15 @@ torch.set_num_threads(1)      # 2 shared cores: one thread per process is much f
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory) -> Path:
-    from datakit import tiny
-
-    d = tmp_path_factory.mktemp("tiny-models")
-    tiny.write(d)
-    return d
+    return train_helpers.tiny_models(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory, sample_dir, tiny_models, ray_session) -> dict[str, str]:
-    """t2v shards from the smoke pipeline; mi2v and edit shards from the demo pipelines (face clip)."""
-    from datakit import runner, spec
-
-    root = tmp_path_factory.mktemp("corpora")
-    face = str(sample_dir / "carphone_pristine.mp4")
-    jobs = {
-        "t2v": ("smoke", [f"input={sample_dir}", f"captioner.model={tiny_models / 'captioner'}",
-                          f"sdedit.model={tiny_models / 'wan'}"]),
-        "mi2v": ("demo_mi2v", [f"input={face}", "split.max_clips_per_source=1"]),
-        "edit": ("demo_edit", [f"input={face}", "split.max_clips_per_source=1"]),
-    }
-    out = {}
-    for task, (name, ov) in jobs.items():
-        dest = root / task
-        res = runner.run(spec.load(REPO / "pipelines" / f"{name}.yaml", ov + [f"output={dest}"]), progress=False)
-        assert res.samples_written >= 1, f"{name} wrote no samples"
-        out[task] = str(dest)
-    return out
+    return train_helpers.corpora(tmp_path_factory, sample_dir, tiny_models)
 
 
-def tiny_config(tiny_models, roots, output, *overrides):
-    from datakit.train import config
-
-    return config.load(REPO / "pipelines" / "train_tiny.yaml",
-                       [f"base_model={tiny_models / 'wan'}", f"data.roots={json.dumps(list(roots))}",
-                        f"output={output}", *overrides])
+tiny_config = train_helpers.tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +58,7 @@ def test_paper_config_schedule():
     assert (inf.steps, inf.shift, inf.s_txt, inf.s_ref, inf.n_ref, inf.noise_aug_ref, inf.noise_aug_plain) == \
         (50, 1.0, 3.0, 1.0, 15, 600, 200)
     a = cfg.augment
-    assert a.shear_deg == pytest.approx(np.degrees(np.arctan(0.05)), abs=1e-3)
+    assert a.shear_frac == 0.05
     assert (a.rotate_deg, tuple(a.brightness), a.hflip_p, tuple(a.crop_scale), a.crop_p) == \
         (20, (0.9, 1.1), 0.5, (0.67, 1.0), 0.5)
     s0 = cfg.stages[0].steps
@@ -206,6 +181,53 @@ def test_independent_cfg_and_reference_threshold(wan):
     assert seen[0][1] > seen[-1][1] and out.shape == x.shape
 
 
+def test_configured_sampler_is_the_one_used(wan):
+    """The default sampler is the base model's flow scheduler at the paper's shift; a configured
+    FlowMatchEuler sampler gives exactly the explicit Euler integration of the guided velocity."""
+    from datakit.train.config import SamplerConfig
+    from datakit.train.infer import Guidance, denoise, guided_velocity, make_scheduler
+    from datakit.train.model import build
+    from datakit.train.sampler import SamplerError, describe
+    from datakit.train.trainer import noise_augment
+
+    default = make_scheduler(wan, 4, 1.0)
+    assert describe(default).items() >= {"class": "UniPCMultistepScheduler", "flow_shift": 1.0,
+                                         "use_flow_sigmas": True, "prediction_type": "flow_prediction"}.items()
+    dpm = make_scheduler(wan, 4, 2.0, SamplerConfig(scheduler="DPMSolverMultistepScheduler",
+                                                   settings={"solver_order": 1}))
+    assert describe(dpm).items() >= {"class": "DPMSolverMultistepScheduler", "flow_shift": 2.0, "solver_order": 1,
+                                     "use_flow_sigmas": True, "prediction_type": "flow_prediction"}.items()
+    with pytest.raises(SamplerError, match="no flow-matching mode"):
+        make_scheduler(wan, 4, 1.0, SamplerConfig(scheduler="PNDMScheduler"))
+    with pytest.raises(SamplerError, match="no setting"):
+        make_scheduler(wan, 4, 1.0, SamplerConfig(scheduler="UniPCMultistepScheduler", settings={"order": 2}))
+    with pytest.raises(SamplerError, match="not a diffusers scheduler"):
+        make_scheduler(wan, 4, 1.0, SamplerConfig(scheduler="NoSuchScheduler"))
+
+    model = build(wan.transformer).eval()
+    with torch.no_grad():
+        model.patch_embedding.weight[:, 16:].normal_(0, 0.05, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(2)
+    lr_lat = torch.randn(1, 16, 2, 8, 8, generator=g)
+    text, null = wan.encode_text(["a man"]).clone(), wan.encode_text([""]).clone()
+    gd = Guidance(s_txt=3.0, s_ref=0.0, n_ref=0)
+    euler = SamplerConfig(scheduler="FlowMatchEulerDiscreteScheduler")
+    out = denoise(model, wan, lr_lat, text, null, steps=4, guidance=gd, aug_t=200, seed=5,
+                  scheduler=make_scheduler(wan, 4, 1.0, euler))
+    ref_sched = make_scheduler(wan, 4, 1.0, euler)
+    sig = ref_sched.sigmas
+    gen = torch.Generator().manual_seed(5)           # the sampler's draws: start noise, then LR noise
+    x = torch.randn(lr_lat.shape, generator=gen)
+    lr = noise_augment(lr_lat, 200, torch.randn(lr_lat.shape, generator=gen))
+    with torch.no_grad():
+        for n, t in enumerate(ref_sched.timesteps):
+            v, _ = guided_velocity(model, x, t, text, null, lr, 200, (), n, gd)
+            x = x + (sig[n + 1] - sig[n]) * v         # Euler step of dx/dσ = v
+    torch.testing.assert_close(out, x, rtol=1e-5, atol=1e-5)
+    unipc = denoise(model, wan, lr_lat, text, null, steps=4, guidance=gd, aug_t=200, seed=5)
+    assert not torch.allclose(unipc, out, atol=1e-4)
+
+
 # ---------------------------------------------------------------------------- data
 
 def test_sampler_is_step_indexed_and_follows_the_mixture(corpora, tiny_models, tmp_path):
@@ -298,19 +320,54 @@ def test_loader_items(corpora, tiny_models, tmp_path):
     assert got == [(i, two.plan(i).entry.key) for i in range(3, 9)]
 
 
+def _dot_centre(img: np.ndarray, y: int, x: int, r: int = 14) -> tuple[float, float]:
+    y0, x0 = max(0, y - r), max(0, x - r)
+    sub = img[y0:y + r, x0:x + r, 0].astype(np.float64)
+    yy, xx = np.mgrid[y0:y0 + sub.shape[0], x0:x0 + sub.shape[1]]
+    return float((sub * yy).sum() / sub.sum()), float((sub * xx).sum() / sub.sum())
+
+
+@pytest.mark.parametrize("h,w", [(120, 200), (200, 120)])
+def test_table3_shear_is_five_percent_of_the_side_in_pixels(h, w):
+    """Table 3 shears by up to 0.05*w (x) and 0.05*h (y) pixels: measured on what albumentations
+    does to an image with dots on its centre lines, at the largest angle our conversion allows."""
+    import albumentations as A
+
+    from datakit.train.data import shear_degrees
+
+    sx, sy = shear_degrees(h, w, 0.05)
+    img = np.zeros((h, w, 3), np.uint8)
+    top, bottom, left, right = (20, w // 2), (h - 20, w // 2), (h // 2, 20), (h // 2, w - 20)
+    for y, x in (top, bottom, left, right):
+        img[y - 1:y + 2, x - 1:x + 2] = 255
+    for shear, axis in (({"x": (sx, sx), "y": (0, 0)}, "x"), ({"x": (0, 0), "y": (sy, sy)}, "y")):
+        out = A.Compose([A.Affine(shear=shear, rotate=0, fill=0, p=1.0)], seed=0)(image=img)["image"]
+        if axis == "x":     # horizontal offset between two points, per the full height
+            dy = bottom[0] - top[0]
+            off = (_dot_centre(out, *bottom)[1] - _dot_centre(out, *top)[1]) * h / dy
+            assert abs(off) == pytest.approx(0.05 * w, rel=0.02)
+        else:               # vertical offset between two points, per the full width
+            dx = right[1] - left[1]
+            off = (_dot_centre(out, *right)[0] - _dot_centre(out, *left)[0]) * w / dx
+            assert abs(off) == pytest.approx(0.05 * h, rel=0.02)
+    assert shear_degrees(64, 64, 0.05) == pytest.approx((2.862, 2.862), abs=1e-3)   # square: atan(0.05)
+
+
 def test_reference_augmentation_table3():
     import albumentations as A
 
     from datakit.train.config import AugmentConfig
-    from datakit.train.data import augment_image, pad_to, reference_augmentation
+    from datakit.train.data import augment_image, pad_to, reference_augmentation, shear_degrees
 
     cfg = AugmentConfig()
     comp = reference_augmentation(cfg, 80, 60, seed=3)
     kinds = [type(t) for t in comp.transforms]
     assert kinds == [A.MultiplicativeNoise, A.HorizontalFlip, A.Affine, A.RandomResizedCrop]
     aff = comp.transforms[2]
-    assert aff.p == 1.0 and aff.shear["x"] == pytest.approx((-2.862, 2.862)) and \
-        aff.shear["y"] == pytest.approx((-2.862, 2.862)) and tuple(aff.rotate) == (-20, 20)
+    sx, sy = shear_degrees(80, 60, 0.05)           # per image size: 0.05*60 px along x over 80 rows
+    assert sx == pytest.approx(np.degrees(np.arctan(0.05 * 60 / 80))) and sx < sy
+    assert aff.p == 1.0 and aff.shear["x"] == pytest.approx((-sx, sx)) and \
+        aff.shear["y"] == pytest.approx((-sy, sy)) and tuple(aff.rotate) == (-20, 20)
     assert comp.transforms[3].p == 0.5 and tuple(comp.transforms[3].scale) == (0.67, 1.0)
     assert comp.transforms[1].p == 0.5 and tuple(comp.transforms[0].multiplier) == (0.9, 1.1)
     img = np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8)
@@ -380,6 +437,148 @@ def test_resume_gives_the_same_next_step_loss(corpora, tiny_models, tmp_path):
         assert y["loss"] == pytest.approx(x["loss"], rel=1e-5, abs=1e-7)
 
 
+def test_from_scratch_runs_are_bit_identical_and_bf16_checkpointed_steps_run(corpora, tiny_models, tmp_path):
+    """Two from-scratch runs with one seed end with the same weights bit for bit, whatever the global
+    generator did; bf16 autocast with gradient checkpointing trains the same step on CPU closely."""
+    from datakit.train import trainer
+
+    over = ["stages.0.steps=3", "checkpoint.every=1000", "checkpoint.resume=never"]
+    states = []
+    for i, out in enumerate(("a", "b")):
+        torch.manual_seed(1000 + i)
+        t = trainer.Trainer(tiny_config(tiny_models, [corpora["t2v"]], tmp_path / out, *over))
+        hist = t.fit()
+        states.append((t.model.state_dict(), [r["loss"] for r in hist]))
+    (sa, la), (sb, lb) = states
+    assert la == lb and sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+    t = trainer.Trainer(tiny_config(tiny_models, [corpora["t2v"]], tmp_path / "bf16", *over, "stages.0.steps=1",
+                                    "model.precision=bf16", "model.gradient_checkpointing=true"))
+    assert t.autocast and t.model.gradient_checkpointing
+    rec = t.fit()[0]
+    assert rec["loss"] == pytest.approx(la[0], rel=5e-2)
+    assert all(p.dtype == torch.float32 for p in t.model.parameters())
+
+
+def test_tiled_hr_encode_agrees_with_whole_frames(corpora, tiny_models, tmp_path):
+    """The trainer's VAE pass (HR, upscaled LR, reference video) over tiles, as 1080p x 77 frames needs:
+    32-pixel tiles 24 apart on 64x64 training crops of the tiny random VAE (3 base channels, so a tile
+    sees little context) agree with whole frames to a mean |difference| below 10 % of the latents'
+    mean magnitude (the tolerance of the tiled-VAE tests of datakit.sdedit); the loss moves by < 5 %."""
+    from datakit.train import trainer
+
+    cfg = tiny_config(tiny_models, [corpora["t2v"]], tmp_path / "o", "model.vae_tiling=true", "model.vae_tile=32",
+                      "model.vae_tile_stride=24", "checkpoint.resume=never")
+    t = trainer.Trainer(cfg)
+    assert t.wan.vae.use_tiling and t.wan.vae_tiling.tile == 32
+    item = t.fixed_items(1)[0]
+    assert item["hr"].shape[1:3] == (64, 64)
+    tiled = t.encode(item)
+    loss_tiled = float(t.loss_of(tiled))
+    t.wan.set_vae_tiling(None)
+    whole = t.encode(item)
+    for a, b in ((tiled.hr, whole.hr), (tiled.lr, whole.lr)):
+        assert not torch.equal(a, b)                                   # the tiled path did run
+        assert (a - b).abs().mean() < 0.1 * b.abs().mean()
+    assert loss_tiled == pytest.approx(float(t.loss_of(whole)), rel=5e-2)
+    auto = trainer.Trainer(tiny_config(tiny_models, [corpora["t2v"]], tmp_path / "p"))
+    assert auto.wan.vae_tiling is None                                 # auto: on GPU only
+
+
+def test_metrics_hold_each_step_once_after_resume(corpora, tiny_models, tmp_path):
+    """A run that went past its last checkpoint and died: the resumed run rewrites those steps, once."""
+    import shutil
+
+    from datakit.train import trainer
+
+    out = tmp_path / "run"
+    over = ["stages.0.steps=6", "checkpoint.every=3"]
+    trainer.Trainer(tiny_config(tiny_models, [corpora["t2v"]], out, *over)).fit(until=5)
+    shutil.rmtree(out / "checkpoints" / "step-00000005")       # as if killed after step 5 before saving
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 4]
+    t = trainer.Trainer(tiny_config(tiny_models, [corpora["t2v"]], out, *over))
+    assert t.step == 3
+    t.fit()
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 4, 5]
+
+
+def test_stop_request_checkpoints_the_finished_step(corpora, tiny_models, tmp_path):
+    """A stop request (Ctrl-C's first press, or OUTPUT/STOP) ends training after the step in progress
+    with a checkpoint of it; an interrupt that cannot wait says how many steps are lost."""
+    from datakit.train import trainer
+    from datakit.train.control import StopRequest, TrainingInterrupted
+
+    out = tmp_path / "run"
+    cfg = tiny_config(tiny_models, [corpora["t2v"]], out, "stages.0.steps=50", "checkpoint.every=10")
+    t = trainer.Trainer(cfg)
+    stop = StopRequest(cfg.output)
+    stop.clear()
+    calls = []
+
+    class After3(StopRequest):
+        def requested(self, poll_file=True):
+            calls.append(1)
+            if len(calls) == 3:
+                (out / "STOP").write_text("")           # as `touch OUTPUT/STOP` would
+            return super().requested(poll_file)
+
+    hist = t.fit(stop=After3(cfg.output))
+    assert [r["step"] for r in hist] == [0, 1, 2] and t.interrupted and t.step == 3
+    assert (out / "checkpoints" / "step-00000003" / "trainer.json").is_file()
+    stop.clear()
+
+    class Abort(StopRequest):
+        def requested(self, poll_file=True):
+            raise KeyboardInterrupt                   # a second Ctrl-C, inside step 4
+
+    t = trainer.Trainer(cfg)
+    assert t.step == 3
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4: 1 step\(s\) since the last checkpoint lost"):
+        t.fit(stop=Abort(cfg.output))
+
+
+def test_cli_ctrl_c_saves_and_exits_130(corpora, tiny_models, tmp_path):
+    """Ctrl-C at a terminal (SIGINT to the whole process group, loader processes included): one line,
+    no traceback, exit 130, a checkpoint of the last finished step, each step recorded once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "datakit.cli", "train", str(REPO / "pipelines" / "train_tiny.yaml"), "-q",
+           "--output", str(out), "--set", f"base_model={tiny_models / 'wan'}",
+           "--set", f"data.roots=[{corpora['t2v']}]", "--set", "stages.0.steps=100000",
+           "--set", "checkpoint.every=100000", "--set", "data.workers=1"]
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    assert p.poll() is None, p.communicate()
+    os.killpg(p.pid, signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr + stdout
+    last = [x for x in stderr.splitlines() if x.startswith("datakit:")]
+    assert len(last) == 1 and "checkpoint" in last[0] and "written" in last[0], stderr
+    done = sorted(d.name for d in (out / "checkpoints").iterdir() if (d / "trainer.json").is_file())
+    assert len(done) == 1
+    step = int(done[0].split("-")[1])
+    assert f"after step {step}:" in last[0]
+    steps = [json.loads(x)["step"] for x in metrics.read_text().splitlines()]
+    assert steps == list(range(step)) and step >= 2
+    assert not (out / "STOP").exists()
+
+
 def test_upscale_with_references(corpora, tiny_models, tmp_path):
     from datakit import media
     from datakit.train import trainer
@@ -402,23 +601,6 @@ def test_upscale_with_references(corpora, tiny_models, tmp_path):
     assert res["references"] == ["images", "video"] and res["noise_aug"] == 600 and res["ref_guided_steps"] == 2
 
 
-def test_two_worker_ray_train_run(corpora, tiny_models, tmp_path):
-    from datakit.train import trainer
-
-    out = tmp_path / "ray"
-    cfg = tiny_config(tiny_models, [corpora["t2v"]], out, "stages.0.steps=3", "distributed.workers=2",
-                      "checkpoint.every=2", "log_every=2")     # reports at steps 2 and 3 (the end) on both ranks
-    res = trainer.train(cfg)
-    assert res["workers"] == 2 and res["backend"] == "gloo" and res["end_step"] == 3
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
-    assert (out / "checkpoints" / "step-00000003" / "optimizer.safetensors").is_file()
-    info = json.loads((out / "checkpoints" / "step-00000003" / "trainer.json").read_text())
-    assert info["world_size"] == 2
-    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in recs] == [0, 1, 2] and all(np.isfinite(r["loss"]) for r in recs)
-    assert all(r["items_per_s"] > 0 for r in recs) and res["last_loss"] == recs[-1]["loss"]
-
-
 def test_cli_train_and_upscale(corpora, tiny_models, tmp_path, capsys):
     from datakit import media
     from datakit.cli import main
@@ -439,3 +621,16 @@ def test_cli_train_and_upscale(corpora, tiny_models, tmp_path, capsys):
     assert main([*up, "--lr", str(tmp_path / "lr.mp4"), "-o", str(tmp_path / "up.mp4"), "--scale", "2"]) == 0
     lr, got = (media.stream_info((tmp_path / n).read_bytes()) for n in ("lr.mp4", "up.mp4"))
     assert (got["width"], got["height"], got["frames"]) == (2 * lr["width"], 2 * lr["height"], lr["frames"])
+    assert "sampler UniPCMultistepScheduler" in capsys.readouterr().out
+
+    # the untrained baseline (the base model's weights), with another sampler; bad samplers refused
+    plain = ["upscale", "--lr", str(tmp_path / "lr.mp4"), "--prompt", "a street", "--steps", "2", "-q",
+             "--scale", "2", "-o", str(tmp_path / "base.mp4")]
+    assert main(plain) == 2 and "--base-model" in capsys.readouterr().err
+    assert main([*plain, "--base-model", str(tiny_models / "wan"), "--sampler", "PNDMScheduler"]) == 2
+    assert "no flow-matching mode" in capsys.readouterr().err
+    assert main([*plain, "--base-model", str(tiny_models / "wan"), "--sampler",
+                 "FlowMatchEulerDiscreteScheduler"]) == 0
+    said = capsys.readouterr().out
+    assert "sampler FlowMatchEulerDiscreteScheduler" in said and f"checkpoint base:{tiny_models / 'wan'}" in said
+    assert media.stream_info((tmp_path / "base.mp4").read_bytes())["width"] == 2 * lr["width"]

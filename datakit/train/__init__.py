@@ -5,9 +5,12 @@
 * :mod:`.model` — the UniMMVSR denoiser around diffusers' ``WanTransformer3DModel``;
 * :mod:`.rope` — 3-D RoPE with per-token temporal indices (target / ID images / reference video);
 * :mod:`.data` — shard index, step-indexed sampler, item loading and reference augmentation;
-* :mod:`.trainer` — flow-matching objective, the training loop, Ray Train for several workers;
-* :mod:`.checkpoint` — safetensors checkpoints with optimizer state, resume;
-* :mod:`.infer` — upscaling with independent text/reference CFG and the reference guidance threshold.
+* :mod:`.cache` — the latent cache (``datakit cache-latents``) and items read from it;
+* :mod:`.trainer` — flow-matching objective, the training loop, Ray Train for several workers (DDP or FSDP2);
+* :mod:`.checkpoint` — safetensors checkpoints with optimizer state (plain or sharded per worker), resume;
+* :mod:`.control` — stop requests (Ctrl-C, ``OUTPUT/STOP``): a checkpoint of the finished step, exit 130;
+* :mod:`.infer` — upscaling with independent text/reference CFG and the reference guidance threshold;
+* :mod:`.sampler` — the configurable flow-matching sampler ``upscale`` uses (why not the paper's PNDM).
 
 The base model (VAE, text encoder, tokenizer, scheduler, T2V transformer) is loaded with
 :func:`datakit.sdedit.load_model`, the loader the SDEdit stage uses. Heavy imports happen

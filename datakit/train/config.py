@@ -69,7 +69,27 @@ class ModelConfig(_Model):
     gradient_checkpointing: Literal["auto", True, False] = Field(
         "auto", description="recompute block activations in backward (auto: on GPU only)")
     precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 autocast on GPU (fp32 master weights), fp32 on CPU")
+        "auto", description="bf16: bf16 autocast over float32 master weights (on any device); "
+                            "auto: bf16 on GPU, fp32 on CPU")
+    vae_tiling: Literal["auto", True, False] = Field(
+        "auto", description="VAE encode over overlapping tiles (diffusers' own tiling), so 1080p x 77-frame HR "
+                            "fits; frames no larger than one tile are encoded as without (auto: on GPU only)")
+    vae_tile: int = Field(256, ge=16, description="VAE tile side in pixels (with vae_tiling)")
+    vae_tile_stride: int = Field(192, ge=8, description="pixels between VAE tile origins (overlap = tile - stride)")
+
+    @model_validator(mode="after")
+    def _tiles(self):
+        from ..sdedit.vae import VaeTiling
+
+        VaeTiling(self.vae_tile, self.vae_tile_stride)        # raises with the rule that is broken
+        return self
+
+    def tiling(self, device_type: str):
+        """The :class:`~datakit.sdedit.vae.VaeTiling` for a device type ("cuda", "cpu"), or None."""
+        from ..sdedit.vae import VaeTiling
+
+        on = device_type == "cuda" if self.vae_tiling == "auto" else bool(self.vae_tiling)
+        return VaeTiling(self.vae_tile, self.vae_tile_stride) if on else None
 
 
 class OptimConfig(_Model):
@@ -102,11 +122,23 @@ class AugmentConfig(_Model):
     enabled: bool = True
     brightness: tuple[float, float] = (0.9, 1.1)
     hflip_p: float = Field(0.5, ge=0, le=1)
-    shear_deg: float = Field(2.862, ge=0, description="x and y shear, degrees (atan 0.05 = 5 % of w / h)")
+    shear_frac: float = Field(0.05, ge=0, lt=1, description=(
+        "Table 3 shear in pixels, as a fraction of the image side: the x shear offsets the top edge by up "
+        "to shear_frac*w against the bottom edge, the y shear the left edge by up to shear_frac*h against "
+        "the right; converted to albumentations' degrees per image from its h and w"))
     rotate_deg: float = Field(20.0, ge=0)
     crop_scale: tuple[float, float] = (0.67, 1.0)
     crop_p: float = Field(0.5, ge=0, le=1)
     edit_shift: int = Field(4, ge=0, description="max shift (frames) of the edit reference video's start")
+
+
+class LatentCacheConfig(_Model):
+    """Train from VAE latents and text embeddings stored by ``datakit cache-latents`` (:mod:`datakit.train.cache`)."""
+    use: bool = Field(False, description="read HR/LR latents and caption embeddings from the cache instead of "
+                                         "encoding pixels every step (references are still encoded per step)")
+    window_stride: int | None = Field(None, ge=1, description="frames between the starts of cached windows of a "
+                                                              "clip (default: the window length - 1)")
+    dtype: Literal["bfloat16", "float32"] = Field("bfloat16", description="stored precision of the cache")
 
 
 class DataConfig(_Model):
@@ -117,6 +149,14 @@ class DataConfig(_Model):
     workers: int = Field(2, ge=0, description="loader processes per training worker (0: in-process)")
     prefetch: int = Field(2, ge=1, description="items prefetched per loader process")
     max_images: int | None = Field(None, ge=1, description="ID images per sample (default: all the rope range allows)")
+    latent_cache: LatentCacheConfig = LatentCacheConfig()
+
+    @model_validator(mode="after")
+    def _cache_needs_whole_frames(self):
+        if self.latent_cache.use and self.crop is not None:
+            raise ValueError("latent_cache.use needs crop: null (the cache holds whole frames, cut to a multiple "
+                             "of 16 about the centre)")
+        return self
 
     @field_validator("roots", mode="before")
     @classmethod
@@ -131,7 +171,12 @@ class CheckpointConfig(_Model):
 
 
 class DistributedConfig(_Model):
-    workers: int = Field(1, ge=1, description="training workers; > 1 runs Ray Train's TorchTrainer (DDP)")
+    workers: int = Field(1, ge=1, description="training workers; > 1 runs Ray Train's TorchTrainer")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="with > 1 workers: ddp replicates the model on every worker; fsdp (PyTorch FSDP2, "
+                           "fully_shard per transformer block and the rest) shards parameters, gradients and "
+                           "optimizer state across them, for models that do not fit one device; checkpoints "
+                           "are then sharded too")
     use_gpu: Literal["auto", True, False] = "auto"
     backend: Literal["auto", "nccl", "gloo"] = Field("auto", description="auto: nccl on GPU, gloo on CPU")
     address: str | None = Field(None, description="Ray cluster address (auto or HOST:PORT); default: local Ray")
@@ -139,10 +184,23 @@ class DistributedConfig(_Model):
     cpus_per_worker: float = Field(1.0, gt=0)
 
 
+class SamplerConfig(_Model):
+    """The diffusers scheduler ``upscale`` samples with (see :mod:`datakit.train.sampler` for why the default).
+
+    The paper uses PNDM (§4.1.1), which has no flow-matching mode; ``base`` is the base model's
+    own flow scheduler (Wan 2.1: ``UniPCMultistepScheduler`` with flow sigmas).
+    """
+    scheduler: str = Field("base", description="a diffusers scheduler class name, or base (the base model's)")
+    settings: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="constructor settings of that class (checked against it); the flow "
+                                          "settings and the shift are set by datakit")
+
+
 class InferenceConfig(_Model):
     """Defaults of ``datakit upscale`` (A.3, §4.1.1, A.5.8); stored in every checkpoint."""
     steps: int = Field(50, ge=1)
     shift: float = Field(1.0, gt=0)
+    sampler: SamplerConfig = SamplerConfig()
     s_txt: float = 3.0
     s_ref: float = 1.0
     n_ref: int = Field(15, ge=0, description="reference guidance only for the first n_ref steps")

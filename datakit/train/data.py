@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import tarfile
 from dataclasses import dataclass, field
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from torch.utils.data import IterableDataset
 from .. import fsio
 from ..shards import manifest_uris, read_manifest
 from .config import TASKS, TrainConfig
+from .control import ignore_sigint
 
 log = logging.getLogger("datakit.train")
 
@@ -239,15 +241,32 @@ def pad_to(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
+def shear_degrees(height: int, width: int, frac: float) -> tuple[float, float]:
+    """Table 3's pixel shear as albumentations ``Affine`` angles (x, y) in degrees.
+
+    albumentations shears with ``x' = x + tan(θx)·y`` and ``y' = y + tan(θy)·x`` (about the image
+    centre), so an x shear of ``θx`` offsets the top edge against the bottom edge by ``tan(θx)·h``
+    pixels and a y shear offsets the left edge against the right by ``tan(θy)·w``. Table 3 gives
+    those offsets as ``frac·w`` and ``frac·h``: ``θx = atan(frac·w/h)``, ``θy = atan(frac·h/w)``
+    (both ``atan(0.05) = 2.862°`` for a square image). albumentations draws the angle uniformly
+    in ``[-θ, θ]``, not the offset; for the offsets of Table 3 (``tan θ ≤ 0.05·aspect``) the two
+    differ by well under 1 %.
+    """
+    tx = math.degrees(math.atan(frac * width / height))
+    ty = math.degrees(math.atan(frac * height / width))
+    return tx, ty
+
+
 def reference_augmentation(cfg, height: int, width: int, seed: int):
     """Table 3 as albumentations transforms for one ``height x width`` image (seeded)."""
     import albumentations as A
 
-    s = cfg.shear_deg
+    sx, sy = shear_degrees(height, width, cfg.shear_frac)
     return A.Compose([
         A.MultiplicativeNoise(multiplier=tuple(cfg.brightness), per_channel=False, elementwise=False, p=1.0),
         A.HorizontalFlip(p=cfg.hflip_p),
-        A.Affine(shear={"x": (-s, s), "y": (-s, s)}, rotate=(-cfg.rotate_deg, cfg.rotate_deg), fill=0, p=1.0),
+        A.Affine(shear={"x": (-sx, sx), "y": (-sy, sy)}, rotate=(-cfg.rotate_deg, cfg.rotate_deg), fill=0,
+                 p=1.0),
         A.RandomResizedCrop(size=(height, width), scale=tuple(cfg.crop_scale), ratio=(width / height, width / height),
                             p=cfg.crop_p),
     ], seed=seed)
@@ -258,7 +277,9 @@ def augment_image(img: np.ndarray, cfg, seed: int) -> np.ndarray:
     return reference_augmentation(cfg, h, w, seed)(image=img)["image"]
 
 
-def _crop_box(size: int, want: int | None, u: float) -> tuple[int, int]:
+def crop_span(size: int, want: int | None, u: float) -> tuple[int, int]:
+    """(start, length) along one side: ``want`` pixels (all if None) cut to a multiple of 16, placed at
+    ``u`` in [0, 1) of the room left."""
     n = min(size, want or size)
     n -= n % SPATIAL_MULTIPLE
     if n <= 0:
@@ -273,56 +294,88 @@ def _decode_png(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def load_item(plan: Plan, cfg: TrainConfig) -> dict:
-    """Decode and prepare one planned item (uint8 arrays, HR size after cropping)."""
+def clip_frames(plan: Plan) -> tuple[int, int]:
+    """(frames of the item, frames of the clip): the stage's count, cut to 4k+1 for short clips."""
     e = plan.entry
-    names = ["hr.mp4", "lr.mp4"]
-    image_names = sorted(n for n in e.members if n.startswith("ref_") and n.endswith(".png"))
-    has_video = "ref.mp4" in e.members
-    if not plan.drop_refs:
-        if e.task == "mi2v":
-            names += image_names
-        if e.task == "edit" and has_video:
-            names.append("ref.mp4")
-    data = read_members(e, names)
-
     frames = plan.frames
     if e.frames and e.frames < frames:
         frames = 1 + 4 * ((e.frames - 1) // 4)
         _warn_once(f"short:{e.frames}:{plan.frames}",
                    f"clips of {e.frames} frames are shorter than the stage's {plan.frames}: using {frames}")
-    n = e.frames or frames
-    start = int(plan.window * (n - frames + 1)) if n > frames else 0
-    hr = decode_window(data["hr.mp4"], start, frames)
-    H, W = hr.shape[1:3]
-    lr = upscale_bilinear(decode_window(data["lr.mp4"], start, frames), H, W)
-    want = cfg.data.crop
-    y0, ch = _crop_box(H, want[0] if want else None, plan.crop_y)
-    x0, cw = _crop_box(W, want[1] if want else None, plan.crop_x)
-    crop = (slice(None), slice(y0, y0 + ch), slice(x0, x0 + cw))
-    item = {"index": plan.index, "stage": plan.stage, "key": e.key, "task": e.task, "fps": e.fps,
-            "caption": "" if plan.drop_text else e.caption, "text_dropped": plan.drop_text,
-            "frame_start": start, "hr": np.ascontiguousarray(hr[crop]), "lr": np.ascontiguousarray(lr[crop])}
+    return frames, e.frames or frames
 
-    images = [n for n in image_names if n in data]
+
+def reference_members(plan: Plan) -> list[str]:
+    """The members holding the planned item's references (none when they are dropped)."""
+    e = plan.entry
+    if plan.drop_refs:
+        return []
+    if e.task == "mi2v":
+        return sorted(n for n in e.members if n.startswith("ref_") and n.endswith(".png"))
+    if e.task == "edit" and "ref.mp4" in e.members:
+        return ["ref.mp4"]
+    return []
+
+
+def crop_box(size: tuple[int, int], cfg: TrainConfig, plan: Plan) -> tuple[int, int, int, int]:
+    """(y0, x0, height, width) of the planned crop of an HR frame of ``size`` (H, W)."""
+    want = cfg.data.crop
+    y0, ch = crop_span(size[0], want[0] if want else None, plan.crop_y)
+    x0, cw = crop_span(size[1], want[1] if want else None, plan.crop_x)
+    return y0, x0, ch, cw
+
+
+def load_references(plan: Plan, cfg: TrainConfig, data: dict[str, bytes], start: int, frames: int, clip: int,
+                    size: tuple[int, int], box: tuple[int, int, int, int]) -> dict:
+    """ID images (augmented per item, Table 3, zero-padded to the crop) and the edit reference video
+    (shifted per item, cut like the HR), from the members in ``data``."""
+    y0, x0, ch, cw = box
+    out = {}
+    images = sorted(n for n in data if n.startswith("ref_") and n.endswith(".png"))
     max_images = cfg.data.max_images or (cfg.model.rope.video - cfg.model.rope.images)
     if images:
-        out = []
+        imgs = []
         for j, name in enumerate(images[:max_images]):
             img = _decode_png(data[name])
             if cfg.augment.enabled:
                 img = augment_image(img, cfg.augment, plan.aug_seed + j)
-            out.append(pad_to(img, ch, cw))
-        item["images"] = np.stack(out)
+            imgs.append(pad_to(img, ch, cw))
+        out["images"] = np.stack(imgs)
     if "ref.mp4" in data:
-        full = decode_window(data["ref.mp4"], 0, n)
+        full = decode_window(data["ref.mp4"], 0, clip)
         shift = plan.edit_shift if cfg.augment.enabled else 0
         idx = np.clip(np.arange(start, start + frames) + shift, 0, len(full) - 1)
         ref = full[idx]
-        if ref.shape[1:3] != (H, W):
-            ref = upscale_bilinear(ref, H, W)
-        item["video"] = np.ascontiguousarray(ref[crop])
-        item["ref_shift"] = shift
+        if ref.shape[1:3] != tuple(size):
+            ref = upscale_bilinear(ref, *size)
+        out["video"] = np.ascontiguousarray(ref[:, y0:y0 + ch, x0:x0 + cw])
+        out["ref_shift"] = shift
+    return out
+
+
+def load_item(plan: Plan, cfg: TrainConfig, start: int | None = None, origin: tuple[int, int] | None = None) -> dict:
+    """Decode and prepare one planned item (uint8 arrays, HR size after cropping).
+
+    ``start`` and ``origin`` (y0, x0 of the crop) replace the planned frame window and crop
+    position (the latent cache's fixed windows are compared with pixels this way).
+    """
+    e = plan.entry
+    data = read_members(e, ["hr.mp4", "lr.mp4", *reference_members(plan)])
+    frames, n = clip_frames(plan)
+    if start is None:
+        start = int(plan.window * (n - frames + 1)) if n > frames else 0
+    hr = decode_window(data["hr.mp4"], start, frames)
+    H, W = hr.shape[1:3]
+    lr = upscale_bilinear(decode_window(data["lr.mp4"], start, frames), H, W)
+    y0, x0, ch, cw = crop_box((H, W), cfg, plan)
+    if origin is not None:
+        y0, x0 = origin
+    crop = (slice(None), slice(y0, y0 + ch), slice(x0, x0 + cw))
+    item = {"index": plan.index, "stage": plan.stage, "key": e.key, "task": e.task, "fps": e.fps,
+            "caption": "" if plan.drop_text else e.caption, "text_dropped": plan.drop_text,
+            "frame_start": start, "crop": (y0, x0, ch, cw),
+            "hr": np.ascontiguousarray(hr[crop]), "lr": np.ascontiguousarray(lr[crop])}
+    item.update(load_references(plan, cfg, data, start, frames, n, (H, W), (y0, x0, ch, cw)))
     return item
 
 
@@ -341,9 +394,10 @@ class ItemStream:
     """Iterable over prepared items ``start, start+1, ...`` for one rank (a torch IterableDataset)."""
 
     def __init__(self, cfg: TrainConfig, index: dict[str, list[Entry]], rank: int, world: int, start: int,
-                 groups: int, stop: int | None = None):
+                 groups: int, stop: int | None = None, source=None):
         self.cfg, self.index, self.rank, self.world = cfg, index, rank, world
         self.start, self.groups, self.stop = start, max(1, groups), stop
+        self.source = source     # an object whose load_item(plan) prepares items (the latent cache), or None
 
     def __iter__(self) -> Iterator[dict]:
         import torch.utils.data as tud
@@ -357,22 +411,26 @@ class ItemStream:
             log.info("tasks with fewer shards than readers (shared): %s", ", ".join(sampler.shared))
         i = self.start + w
         while self.stop is None or i < self.stop:
-            yield load_item(sampler.plan(i), self.cfg)
+            plan = sampler.plan(i)
+            yield self.source.load_item(plan) if self.source is not None else load_item(plan, self.cfg)
             i += nw
 
 
 def make_loader(cfg: TrainConfig, index: dict[str, list[Entry]], rank: int = 0, world: int = 1, start: int = 0,
-                stop: int | None = None, workers: int | None = None, pin_memory: bool = False):
-    """A torch DataLoader yielding one item (a dict of tensors) per micro-step, from item ``start``."""
+                stop: int | None = None, workers: int | None = None, pin_memory: bool = False, source=None):
+    """A torch DataLoader yielding one item (a dict of tensors) per micro-step, from item ``start``.
+
+    ``source``: prepares items instead of :func:`load_item` (``source.load_item(plan)``; the latent cache).
+    """
     import torch.utils.data as tud
 
     workers = cfg.data.workers if workers is None else workers
     groups = max(1, workers)
-    stream = _TorchStream(ItemStream(cfg, index, rank, world, start, groups, stop))
+    stream = _TorchStream(ItemStream(cfg, index, rank, world, start, groups, stop, source))
     kwargs = {}
     if workers > 0:
         kwargs = dict(num_workers=workers, prefetch_factor=cfg.data.prefetch, persistent_workers=False,
-                      multiprocessing_context="fork" if _fork_ok() else None)
+                      multiprocessing_context="fork" if _fork_ok() else None, worker_init_fn=ignore_sigint)
     return tud.DataLoader(stream, batch_size=None, pin_memory=pin_memory, **kwargs)
 
 
@@ -454,10 +512,25 @@ class TextCache:
 
 def encode_item(wan, item: dict, device=None, text: TextCache | None = None) -> Encoded:
     """VAE-encode HR, upscaled LR and references (one batched VAE call for the equal-shaped videos);
-    encode the caption (the null prompt is the encoding of '')."""
+    encode the caption (the null prompt is the encoding of '').
+
+    An item from the latent cache brings HR and LR latents and the caption's embedding
+    (``hr_latent``, ``lr_latent``, ``text_embedding``; None when the prompt is dropped): only
+    its references, augmented per item, go through the VAE.
+    """
     import torch
 
     device = device or wan.device
+    text = text or TextCache(wan, 0)
+    idx = item["index"]
+    idx = int(idx.item()) if hasattr(idx, "item") else int(idx)
+    if "hr_latent" in item:
+        emb = item.get("text_embedding")
+        emb = text("") if emb is None or item.get("text_dropped") else _as_tensor(emb).to(device).float()[None]
+        return Encoded(hr=_as_tensor(item["hr_latent"]).to(device).float()[None],
+                       lr=_as_tensor(item["lr_latent"]).to(device).float()[None], text=emb,
+                       refs=encode_references(wan, item.get("images"), item.get("video"), device),
+                       index=idx, task=item["task"], key=item["key"])
     videos = [to_video(item["hr"], device), to_video(item["lr"], device)]
     has_video = item.get("video") is not None
     if has_video:
@@ -466,7 +539,11 @@ def encode_item(wan, item: dict, device=None, text: TextCache | None = None) -> 
     refs = encode_references(wan, item.get("images"), None, device)
     if has_video:
         refs.append(("video", lat[2:3]))
-    text = text or TextCache(wan, 0)
-    idx = item["index"]
-    return Encoded(hr=lat[0:1], lr=lat[1:2], text=text(item["caption"]), refs=refs,
-                   index=int(idx.item()) if hasattr(idx, "item") else int(idx), task=item["task"], key=item["key"])
+    return Encoded(hr=lat[0:1], lr=lat[1:2], text=text(item["caption"]), refs=refs, index=idx, task=item["task"],
+                   key=item["key"])
+
+
+def _as_tensor(x):
+    import torch
+
+    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))

@@ -10,7 +10,8 @@ predicts. ``∅_txt`` is the encoding of ``""``; ``∅_ref`` is the same sequenc
 reference tokens. Without references (plain super-resolution) only the text term exists.
 The conditional and null-text branches share one batched forward pass.
 
-Defaults (§4.1.1, A.5.8): 50 steps, timestep shift 1.0 on the base model's flow scheduler,
+Defaults (§4.1.1, A.5.8): 50 steps, timestep shift 1.0 on the configured sampler (the base model's
+flow scheduler unless ``inference.sampler`` says otherwise; :mod:`.sampler` says why not PNDM),
 ``s_txt`` 3.0, ``s_ref`` 1.0, ``N_ref`` 15; the LR latent is noise-augmented to t = 600
 when references are given, 200 otherwise.
 """
@@ -28,7 +29,9 @@ import torch
 
 from .. import fsio, media
 from . import checkpoint as ckpt_mod
+from .config import InferenceConfig, ModelConfig, SamplerConfig
 from .data import SPATIAL_MULTIPLE, encode_references, pad_to, to_video, upscale_bilinear
+from .sampler import describe as describe_scheduler, make_sampler
 from .trainer import noise_augment
 
 log = logging.getLogger("datakit.train")
@@ -85,13 +88,27 @@ def guided_velocity(model, x, t, text, null_text, lr, aug_t, refs: Sequence, ste
     return combine(cond, null_txt, null_ref, g.s_txt, s_ref), branches
 
 
+def base_scheduler_config(wan) -> dict:
+    """The base model's scheduler config with its class name (what ``sampler: base`` means)."""
+    return dict(wan.scheduler_config) | {"_class_name": wan.scheduler_class.__name__}
+
+
+def make_scheduler(wan, steps: int, shift: float, sampler: SamplerConfig | None = None):
+    """The configured sampler (default: the base model's flow scheduler) with ``steps`` timesteps."""
+    return make_sampler(sampler or SamplerConfig(), base_scheduler_config(wan), steps, shift, device=wan.device)
+
+
 @torch.no_grad()
 def denoise(model, wan, lr_latent, text, null_text, refs=(), steps: int = 50, shift: float = 1.0,
             guidance: Guidance | None = None, aug_t: int = 200, seed: int = 0, autocast: bool = False,
-            callback: Callable[[int, float, list[str]], None] | None = None) -> torch.Tensor:
-    """Sample an HR latent for ``lr_latent`` with the base model's flow scheduler."""
+            callback: Callable[[int, float, list[str]], None] | None = None, scheduler=None) -> torch.Tensor:
+    """Sample an HR latent for ``lr_latent``.
+
+    ``scheduler``: a fresh scheduler with its timesteps set (:func:`make_scheduler`); default the
+    base model's flow scheduler with ``steps`` and ``shift``.
+    """
     guidance = guidance or Guidance()
-    sched = wan.make_scheduler(steps, shift=shift)
+    sched = scheduler if scheduler is not None else make_scheduler(wan, steps, shift)
     gen = torch.Generator().manual_seed(int(seed))
     dev = lr_latent.device
     x = torch.randn(lr_latent.shape, generator=gen).to(dev)
@@ -115,20 +132,43 @@ def _pad_edge(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.pad(frames, ((0, 0), (0, height - h), (0, width - w), (0, 0)), mode="edge")
 
 
-def load_checkpoint_model(checkpoint: str, device="auto", base_model: str | None = None):
-    """(wan base model, UniMMVSR with the checkpoint's weights, checkpoint info)."""
+def _device(device) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_checkpoint_model(checkpoint: str | None, device="auto", base_model: str | None = None):
+    """(wan base model, UniMMVSR with the checkpoint's weights, checkpoint info).
+
+    ``checkpoint`` None: the untrained baseline, UniMMVSR built from the T2V weights of
+    ``base_model`` (LR channels and noise-augmentation embedding zero, so it ignores the LR
+    latent's content): what a trained checkpoint is compared with. Its info holds the
+    default inference settings and ``path`` ``base:DIR``.
+    """
     from ..sdedit import load_model
     from .model import build
 
+    dev = _device(device)
+    if checkpoint is None:
+        if not base_model or not Path(base_model).is_dir():
+            raise ckpt_mod.CheckpointError(f"base model directory {base_model} not found (the untrained baseline "
+                                           "is built from a Wan T2V folder)")
+        wan = load_model(base_model, device=str(dev), dtype="auto" if dev.type == "cuda" else "float32")
+        wan.set_vae_tiling(ModelConfig().tiling(dev.type))
+        model = build(wan.transformer.float()).to(dev).eval().requires_grad_(False)
+        info = {"step": 0, "model": model.describe(), "inference": InferenceConfig().model_dump(mode="json"),
+                "base_model": str(base_model), "path": f"base:{base_model}"}
+        return wan, model, info
     ck = ckpt_mod.resolve(checkpoint)
     info = ckpt_mod.read_info(ck)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device in (None, "auto") else \
-        torch.device(device)
     base = base_model or info["base_model"]
     if not Path(base).is_dir():
         raise ckpt_mod.CheckpointError(f"base model directory {base} (from {ck}/trainer.json) not found; "
                                        "pass the base model directory explicitly")
     wan = load_model(base, device=str(dev), dtype="auto" if dev.type == "cuda" else "float32")
+    trained = (info.get("config") or {}).get("model") or {}
+    wan.set_vae_tiling(ModelConfig.model_validate(trained).tiling(dev.type))   # as in training
     m = info["model"]
     model = build(wan.transformer.float(), m["rope_starts"], m.get("max_images")).to(dev)
     ckpt_mod.load_model_state(model, ck)
@@ -136,13 +176,16 @@ def load_checkpoint_model(checkpoint: str, device="auto", base_model: str | None
     return wan, model, info | {"path": ck}
 
 
-def upscale(checkpoint: str, lr: str, prompt: str, output: str, ref_images: Sequence[str] = (),
+def upscale(checkpoint: str | None, lr: str, prompt: str, output: str, ref_images: Sequence[str] = (),
             ref_video: str | None = None, steps: int | None = None, s_txt: float | None = None,
             s_ref: float | None = None, n_ref: int | None = None, shift: float | None = None,
             noise_aug: int | None = None, scale: int | None = None, seed: int = 0, device="auto",
-            base_model: str | None = None, crf: int = 18, progress: Callable | None = None) -> dict:
+            base_model: str | None = None, crf: int = 18, progress: Callable | None = None,
+            sampler: str | None = None) -> dict:
     """Upscale the video at ``lr`` to ``scale`` times its size, guided by ``prompt`` and references.
 
+    ``checkpoint`` None runs the untrained baseline built from ``base_model``. ``sampler``
+    names a diffusers scheduler class (default: the checkpoint's ``inference.sampler``).
     Writes an H.264 MP4 of ``scale·h x scale·w`` pixels with the LR's frame count and rate.
     """
     t0 = time.time()
@@ -150,6 +193,10 @@ def upscale(checkpoint: str, lr: str, prompt: str, output: str, ref_images: Sequ
     inf = info.get("inference", {})
     steps = steps or inf.get("steps", 50)
     shift = shift if shift is not None else inf.get("shift", 1.0)
+    samp = SamplerConfig.model_validate(inf.get("sampler") or {})
+    if sampler:
+        samp = SamplerConfig(scheduler=sampler, settings=samp.settings if sampler == samp.scheduler else {})
+    sched = make_scheduler(wan, steps, shift, samp)
     g = Guidance(s_txt if s_txt is not None else inf.get("s_txt", 3.0),
                  s_ref if s_ref is not None else inf.get("s_ref", 1.0),
                  n_ref if n_ref is not None else inf.get("n_ref", 15))
@@ -198,12 +245,13 @@ def upscale(checkpoint: str, lr: str, prompt: str, output: str, ref_images: Sequ
             progress(n, steps)
 
     x = denoise(model, wan, lr_lat, text, null_text, refs, steps=steps, shift=shift, guidance=g, aug_t=aug_t,
-                seed=seed, autocast=autocast, callback=cb)
+                seed=seed, autocast=autocast, callback=cb, scheduler=sched)
     out = wan.decode_video(x)[0]                          # (3, tp, Hp, Wp) in [-1, 1]
     out = ((out[:, :t, :H, :W] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
     hr = out.permute(1, 2, 3, 0).cpu().numpy()
     fsio.write_atomic(fsio.normalize(output), media.encode(hr, fps, crf=crf))
     return {"output": fsio.normalize(output), "frames": int(hr.shape[0]), "width": int(W), "height": int(H),
-            "fps": fps, "steps": steps, "shift": shift, "s_txt": g.s_txt, "s_ref": g.s_ref, "n_ref": g.n_ref,
+            "fps": fps, "steps": steps, "shift": shift, "scheduler": describe_scheduler(sched), "s_txt": g.s_txt,
+            "s_ref": g.s_ref, "n_ref": g.n_ref,
             "noise_aug": int(aug_t), "references": [k for k, _ in refs], "checkpoint": info["path"],
             "ref_guided_steps": sum("null_ref" in b for b in branches_log), "wall_s": round(time.time() - t0, 2)}

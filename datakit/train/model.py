@@ -22,6 +22,7 @@ model's own modules (shared, not copied).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -34,14 +35,24 @@ REF_KINDS = ("images", "video")
 
 
 class AugEmbedding(nn.Module):
-    """Sinusoidal embedding of the LR noise-augmentation timestep, zero at initialisation."""
+    """Sinusoidal embedding of the LR noise-augmentation timestep, zero at initialisation.
 
-    def __init__(self, freq_dim: int, dim: int):
+    The first linear layer gets PyTorch's default initialisation (Kaiming-uniform weights,
+    uniform bias), drawn from ``generator`` rather than the global generator, so that a run
+    is reproducible from its seed alone; the last layer is zero.
+    """
+
+    def __init__(self, freq_dim: int, dim: int, generator: torch.Generator | None = None):
         super().__init__()
         from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 
         self.proj = Timesteps(num_channels=freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.embedder = TimestepEmbedding(in_channels=freq_dim, time_embed_dim=dim)
+        lin = self.embedder.linear_1
+        bound = 1.0 / math.sqrt(lin.in_features)
+        with torch.no_grad():   # what nn.Linear.reset_parameters draws, from our generator
+            lin.weight.uniform_(-bound, bound, generator=generator)
+            lin.bias.uniform_(-bound, bound, generator=generator)
         nn.init.zeros_(self.embedder.linear_2.weight)
         nn.init.zeros_(self.embedder.linear_2.bias)
 
@@ -53,7 +64,8 @@ class AugEmbedding(nn.Module):
 class UniMMVSR(nn.Module):
     """The super-resolution denoiser. ``forward`` returns the flow velocity ``ε − x₀`` of the target."""
 
-    def __init__(self, base, rope_starts: dict[str, int] | None = None, max_images: int | None = None):
+    def __init__(self, base, rope_starts: dict[str, int] | None = None, max_images: int | None = None,
+                 seed: int = 0):
         super().__init__()
         cfg = base.config
         self.rope_starts = dict(rope_starts or {"target": 0, "images": 20, "video": 30})
@@ -79,7 +91,9 @@ class UniMMVSR(nn.Module):
         self.patch_embedding.to(pe.weight.dtype)
 
         self.condition_embedder = base.condition_embedder
-        self.aug_embedder = AugEmbedding(int(cfg.freq_dim), inner).to(pe.weight.dtype)
+        # every new parameter not copied from the base or zeroed is drawn from this generator
+        gen = torch.Generator().manual_seed(int(seed))
+        self.aug_embedder = AugEmbedding(int(cfg.freq_dim), inner, generator=gen).to(pe.weight.dtype)
         self.blocks = base.blocks
         self.norm_out = base.norm_out
         self.proj_out = base.proj_out
@@ -182,6 +196,11 @@ class UniMMVSR(nn.Module):
                                 if not k.startswith("_")}}
 
 
-def build(base_transformer, rope_starts: dict[str, int] | None = None, max_images: int | None = None) -> UniMMVSR:
-    """A UniMMVSR model initialised from a T2V transformer (which keeps working as before)."""
-    return UniMMVSR(base_transformer, rope_starts=rope_starts, max_images=max_images)
+def build(base_transformer, rope_starts: dict[str, int] | None = None, max_images: int | None = None,
+          seed: int = 0) -> UniMMVSR:
+    """A UniMMVSR model initialised from a T2V transformer (which keeps working as before).
+
+    Parameters that are neither the base model's nor zero are drawn from a generator seeded
+    with ``seed`` (the training config's), never from PyTorch's global generator.
+    """
+    return UniMMVSR(base_transformer, rope_starts=rope_starts, max_images=max_images, seed=seed)
