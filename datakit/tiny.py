@@ -28,6 +28,8 @@ MARKER = "DATAKIT_TINY_RANDOM_MODEL.json"
 WRITERS: dict[str, str] = {
     "wan": "datakit.sdedit.tiny:write_tiny_wan",
     "captioner": "datakit.captioning.tiny:write_tiny_captioner",
+    "qalign": "datakit.scoring.qalign.tiny:write_tiny_onealign",
+    "qalign_llava": "datakit.scoring.qalign.tiny:write_tiny_llava",
 }
 
 

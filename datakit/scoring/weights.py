@@ -6,6 +6,9 @@
   have cached them, so an existing cache works as is.
 - DOVER looks in ``$DATAKIT_MODELS/dover/`` (default ``~/.cache/datakit/models/dover``),
   then in ``$TORCH_HOME/hub/dover/``; a stage or CLI option can name the file instead.
+- Q-Align (and other model *directories*, see :class:`ModelDir`): a path as given, else
+  ``$DATAKIT_MODELS/<hub id>`` (or ``<owner>--<name>``), else the Hugging Face cache
+  (``HF_HOME``, looked up offline).
 
 This module does not import torch, so ``datakit models`` answers instantly.
 """
@@ -59,6 +62,51 @@ class WeightFile:
         return p
 
 
+@dataclass(frozen=True)
+class ModelDir:
+    """A model directory (``config.json`` + weights): a path, or a hub id looked up on disk only."""
+
+    label: str
+    model: str
+
+    def is_path(self) -> bool:
+        p = Path(os.path.expanduser(self.model))
+        return p.is_absolute() or self.model.startswith(".") or p.exists() or "/" not in self.model
+
+    def candidates(self) -> list[Path]:
+        if self.is_path():
+            return [Path(os.path.expanduser(self.model))]
+        return [models_dir() / self.model, models_dir() / self.model.replace("/", "--")]
+
+    def find(self) -> Path | None:
+        for d in self.candidates():
+            if (d / "config.json").is_file():
+                return d
+        if not self.is_path():
+            try:
+                from huggingface_hub import snapshot_download
+
+                d = Path(snapshot_download(self.model, local_files_only=True))
+                if (d / "config.json").is_file():
+                    return d
+            except Exception:  # noqa: BLE001 - not cached (or no hub library): not found
+                pass
+        return None
+
+    def message(self) -> str:
+        looked = ", ".join(str(d) for d in self.candidates())
+        return (f"{self.label} {self.model!r} not found; looked in {looked}"
+                + ("" if self.is_path() else " and the Hugging Face cache")
+                + " (nothing is downloaded: put the model directory there or name its path)")
+
+
+QALIGN_MODEL = "q-future/one-align"
+
+
+def qalign_model(model: str | None = None) -> ModelDir:
+    return ModelDir("Q-Align model", model or QALIGN_MODEL)
+
+
 # pyiqa 0.1.16 file names (its URLs end in these, and its cache keeps them as is)
 MUSIQ_FILE = "musiq_koniq_ckpt-e95806b9.pth"
 CLIP_RN50_FILE = "RN50.pt"
@@ -87,6 +135,9 @@ def dover_file(variant: str, explicit: str | os.PathLike | None = None) -> Weigh
                       Path(explicit).expanduser() if explicit else None)
 
 
+QALIGN_METRICS = ("qalign", "qalign_image")
+
+
 def files_for(metric: str, dover_variant: str = "dover", dover_weights: str | None = None) -> list[WeightFile]:
     """The weight files a metric needs (empty for weight-free metrics)."""
     if metric == "musiq":
@@ -100,9 +151,14 @@ def files_for(metric: str, dover_variant: str = "dover", dover_weights: str | No
     return []
 
 
-def missing(metrics: list[str], dover_variant: str = "dover", dover_weights: str | None = None) -> list[str]:
-    """One message per weight file the given metrics need and cannot find."""
+def missing(metrics: list[str], dover_variant: str = "dover", dover_weights: str | None = None,
+            qalign: str | None = None) -> list[str]:
+    """One message per weight file (or model directory) the given metrics need and cannot find."""
     out = []
+    if any(m in QALIGN_METRICS for m in metrics):
+        md = qalign_model(qalign)
+        if md.find() is None:
+            out.append(f"{'/'.join(m for m in metrics if m in QALIGN_METRICS)}: {md.message()}")
     for m in metrics:
         for wf in files_for(m, dover_variant, dover_weights):
             if wf.find() is None:
