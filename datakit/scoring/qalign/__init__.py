@@ -33,6 +33,8 @@ from typing import Literal, Protocol, Sequence
 
 import numpy as np
 
+from ..weights import MissingWeights
+
 RATING_WORDS = ("excellent", "good", "fair", "poor", "bad")
 RATING_WEIGHTS = (5.0, 4.0, 3.0, 2.0, 1.0)
 IMAGE_PLACEHOLDER = "<|image|>"
@@ -80,7 +82,7 @@ def pad_to_square(img: np.ndarray, fill: Sequence[int]) -> np.ndarray:
     return out
 
 
-class ModelNotFound(FileNotFoundError):
+class ModelNotFound(MissingWeights):
     """No Q-Align model directory where it was looked for; the message says where."""
 
 
