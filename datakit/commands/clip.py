@@ -39,7 +39,7 @@ def cmd_refs(args) -> int:
             cfg = Mask2FormerConfig(classes=classes, mode=args.mode, threshold=args.threshold, device=args.device,
                                     **({"model": args.model} if args.model else {}))
         rules = IdRules(min_area=args.min_area, max_ids=args.max_ids, margin=args.margin, background=background)
-        segmenter = make_segmenter(cfg)
+        segmenter = make_segmenter(cfg, min_area=args.min_area)
     except ValidationError as e:
         err = e.errors()[0]
         return fail(f"--{err['loc'][0] if err['loc'] else 'segmenter'}: {err['msg']}")

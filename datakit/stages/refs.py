@@ -110,7 +110,7 @@ class IdRefs(Stage):
         return _segmenter_preflight(cfg.segmenter)
 
     def setup(self) -> None:
-        self.segmenter = make_segmenter(self.config.segmenter)
+        self.segmenter = make_segmenter(self.config.segmenter, min_area=self.config.min_area)
 
     def _picks(self, r: Record) -> list[idrefs.FramePick]:
         cfg: IdRefsConfig = self.config
@@ -217,7 +217,7 @@ class EditRefs(Stage):
         return _segmenter_preflight(cfg.segmenter)
 
     def setup(self) -> None:
-        self.segmenter = make_segmenter(self.config.segmenter)
+        self.segmenter = make_segmenter(self.config.segmenter, min_area=self.config.min_area)
 
     def process_batch(self, records: list[Record]) -> list[Record]:
         clips = [media.decode(r.media["hr.mp4"]) for r in records]
