@@ -36,6 +36,9 @@ WRITERS: dict[str, str] = {
 def writer(name: str) -> Callable[..., Path]:
     if name not in WRITERS:
         raise KeyError(f"no tiny-model writer named {name!r}; known: {', '.join(sorted(WRITERS))}")
+    from . import quiet
+
+    quiet.model_libraries()               # the writers import diffusers / transformers
     module, func = WRITERS[name].split(":")
     return getattr(importlib.import_module(module), func)
 

@@ -97,3 +97,20 @@ def calibrate_pipeline():
     from pathlib import Path
 
     return Path(__file__).resolve().parents[1] / "pipelines" / "demo.yaml"
+
+
+def test_score_verb_measures_a_resampled_clip_on_its_source_frames(sources, tmp_path, capsys):
+    import json
+
+    from datakit import cli, media
+
+    src = str(sources["street_static_10fps"].path)
+    clip = tmp_path / "clip24.mp4"
+    clip.write_bytes(media.encode(media.read_span(src, 0.0, 33, 24.0), 24.0))
+    scores = {}
+    for extra in ([], ["--source-fps", "10"]):
+        assert cli.main(["score", str(clip), "--metrics", "frozen,motion", "--json", "-q", *extra]) == 0
+        scores[bool(extra)] = json.loads(capsys.readouterr().out)
+    assert scores[False]["scores"]["frozen_frames"] > 0.3                     # repeats look frozen
+    assert scores[True]["scores"]["frozen_frames"] == 0.0
+    assert scores[True]["scoring"]["source_frames"] in (13, 14, 15)

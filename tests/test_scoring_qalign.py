@@ -157,3 +157,43 @@ def test_not_a_checkpoint_of_its_config(golden_dir, tmp_path):
     (bad / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="missing keys"):
         qalign.load(str(bad), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_onealign(tmp_path_factory):
+    from datakit import tiny
+
+    return tiny.write(tmp_path_factory.mktemp("tiny"), ["qalign"])["qalign"]
+
+
+def test_score_stage_scores_with_qalign(tiny_onealign):
+    from datakit import media
+    from datakit.records import Record
+    from datakit.samples import sample_paths
+    from datakit.stages.score import Score, ScoreConfig
+
+    cfg = ScoreConfig(metrics=["qalign", "qalign_image", "frozen"], qalign_model=str(tiny_onealign), frames=2)
+    assert Score.preflight(cfg) == [] and Score._device(cfg) == "cpu"
+    st = Score(cfg)
+    st.setup()
+    px = media.read_span(str(sample_paths()[1]), 0.0, 33, 16.0)            # carphone, 2 s at 16 fps
+    rec = Record("k", {"fps": 16.0}, {"hr.mp4": media.encode(px, 16.0)})
+    out = st.process_batch([rec])[0]
+    s = out.meta["scores"]
+    assert 1 <= s["qalign"] <= 5 and 1 <= s["qalign_image"] <= 5 and "frozen_frames" in s
+    assert "mplug_owl2" in out.meta["scoring"]["models"]["qalign"]
+    missing = ScoreConfig(metrics=["qalign"], qalign_model=str(tiny_onealign.parent / "absent"))
+    assert "Q-Align model" in Score.preflight(missing)[0]
+
+
+def test_score_verb_with_qalign(capsys, tiny_onealign):
+    from datakit import cli
+    from datakit.samples import sample_paths
+
+    code = cli.main(["score", str(sample_paths()[1]), "--metrics", "qalign,qalign_image", "--num-frames", "33",
+                     "--frames", "2", "--qalign-model", str(tiny_onealign), "--json", "-q"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and 1 <= doc["scores"]["qalign"] <= 5 and 1 <= doc["scores"]["qalign_image"] <= 5
+    code = cli.main(["score", str(sample_paths()[1]), "--metrics", "qalign", "--qalign-model", "/nonexistent/x"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Q-Align model" in err and "/nonexistent/x" in err

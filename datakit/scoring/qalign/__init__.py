@@ -146,8 +146,11 @@ def load(model: str, device: str = "auto", dtype: str = "auto", batch_size: int 
 
     ``dtype`` ``auto`` is float16 on a GPU (as the official scorer runs) and float32 on a CPU.
     """
+    from ... import quiet
     from ...tiny import is_tiny
     from ..weights import qalign_model
+
+    quiet.model_libraries()
 
     wf = qalign_model(model)
     path = wf.find()

@@ -26,9 +26,7 @@ class NativeVLM:
 
     def __init__(self, path: str | Path, device, dtype):
         from transformers import AutoModelForImageTextToText, AutoProcessor
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
         self.path = Path(path)
         self.device, self.dtype = device, dtype
         self.processor = AutoProcessor.from_pretrained(self.path, local_files_only=True)
