@@ -197,3 +197,25 @@ def test_score_verb_with_qalign(capsys, tiny_onealign):
     code = cli.main(["score", str(sample_paths()[1]), "--metrics", "qalign", "--qalign-model", "/nonexistent/x"])
     err = capsys.readouterr().err
     assert code == 2 and "Q-Align model" in err and "/nonexistent/x" in err
+
+
+def test_sharded_bfloat16_pickles_like_the_release_load_the_same(golden_dir, tmp_path):
+    """one-align ships bfloat16 torch pickles in two shards with an index; the position tables may be absent."""
+    import shutil
+
+    sd = owl2.read_state_dict(golden_dir)
+    keys = sorted(sd)
+    rel, ref = tmp_path / "release", tmp_path / "ref"
+    for d in (rel, ref):
+        shutil.copytree(golden_dir, d)
+        (d / "model.safetensors").unlink()
+    shards = {"pytorch_model-00001-of-00002.bin": keys[::2], "pytorch_model-00002-of-00002.bin": keys[1::2]}
+    for name, ks in shards.items():
+        torch.save({k: sd[k].to(torch.bfloat16) for k in ks if not k.endswith("pos_embed")}, rel / name)
+    (rel / "pytorch_model.bin.index.json").write_text(json.dumps(
+        {"weight_map": {k: n for n, ks in shards.items() for k in ks if not k.endswith("pos_embed")}}))
+    torch.save({k: (v if k.endswith("pos_embed") else v.to(torch.bfloat16)).float() for k, v in sd.items()},
+               ref / "pytorch_model.bin")
+    a = qalign.load(str(rel), device="cpu", dtype="float32").backend.image_logits(golden_images()[:2], "quality")
+    b = qalign.load(str(ref), device="cpu", dtype="float32").backend.image_logits(golden_images()[:2], "quality")
+    np.testing.assert_allclose(a, b, atol=1e-6)

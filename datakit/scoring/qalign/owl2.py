@@ -546,14 +546,16 @@ def load(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtyp
         raise ValueError(f"{path}: not an mPLUG-Owl2 checkpoint of this config: "
                          f"{len(missing)} missing keys (e.g. {missing[:3]}), "
                          f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
-    for k, v in want.items():                         # buffers a checkpoint may lack: compute them
+    ab = config.abstractor
+    fresh = {"q_pos_embed": lambda: sincos_1d(ab.hidden_size, np.arange(ab.num_learnable_queries)),
+             "k_pos_embed": lambda: sincos_2d(ab.hidden_size, ab.grid_size)}
+    for k in want:                                    # buffers a checkpoint may lack: compute them
         if k not in sd:
-            ab = config.abstractor
-            sd[k] = (torch.from_numpy(sincos_1d(ab.hidden_size, np.arange(ab.num_learnable_queries))).float()
-                     if k.endswith("q_pos_embed") else torch.from_numpy(sincos_2d(ab.hidden_size, ab.grid_size)).float())
-    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()},
-                          strict=True, assign=True)
-    return model.to(device).eval()
+            sd[k] = torch.from_numpy(fresh[k.rsplit(".", 1)[-1]]()).float()
+    # each tensor goes to its device and dtype on its own: no second full copy in host memory
+    model.load_state_dict({k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)
+                           for k, v in sd.items()}, strict=True, assign=True)
+    return model.eval()
 
 
 def save(model: Owl2ForScoring, dest: str | Path) -> Path:
