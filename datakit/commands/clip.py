@@ -290,7 +290,8 @@ def register(sub) -> None:
     rf.add_argument("--classes", default="person", metavar="A,B",
                     help="classes to keep, comma-separated; 'animals' adds the animal classes (default person)")
     rf.add_argument("--min-area", type=float, default=0.01, metavar="F",
-                    help="drop instances smaller than this fraction of the frame (default 0.01)")
+                    help="drop instances smaller than this fraction of the frame; the opencv segmenter looks for "
+                         "people down to this size (default 0.01)")
     rf.add_argument("--max-ids", type=int, default=3, metavar="N", help="crops kept, largest first (default 3)")
     rf.add_argument("--margin", type=float, default=0.1, metavar="F",
                     help="box grown by this fraction of its size on each side (default 0.1)")

@@ -6,7 +6,8 @@ without a usable ID are rejected before they are encoded)::
     - stage: id_refs
       segmenter: {backend: mask2former, model: facebook/mask2former-swin-large-coco-panoptic}
       min_gap_s: 1.0        # reference frame at least this far outside the clip's span
-      min_area: 0.01        # instances smaller than this fraction of the frame are dropped
+      min_area: 0.01        # instances smaller than this fraction of the frame are dropped (the opencv
+                            # segmenter also looks for people down to this size)
       max_ids: 3            # ref_00.png ... ref_02.png, largest first
       margin: 0.1
       num_gpus: 1
