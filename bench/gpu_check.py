@@ -379,9 +379,9 @@ def part_scorers(ctx) -> dict:
         except scoring.MissingWeights as e:
             out["metrics"]["qalign"] = {"skipped": f"weights not on disk: {str(e).splitlines()[0]}"}
         else:
-            cs.score(clip)
+            cs.score(clip, 16.0)                     # Q-Align's video mode samples 1 frame per second
             t0 = clock.now()
-            cs.score_many([clip] * sp["clips"])
+            cs.score_many([clip] * sp["clips"], 16.0)
             out["metrics"]["qalign"] = {"clips_per_s": round(sp["clips"] / (clock.now() - t0), 3),
                                         "frames_per_clip": sp["iqa_frames"], "models": cs.info().get("models")}
     clock.free()

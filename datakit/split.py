@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import fsio
 
 
@@ -97,3 +99,24 @@ def detect_scenes(
     if not scenes:
         return []
     return [(a.seconds, b.seconds) for a, b in scenes]
+
+
+def source_frame_numbers(num_frames: int, start_time: float, fps: float, source_start: float,
+                         source_fps: float) -> np.ndarray:
+    """Which source frame each clip frame shows (constant-rate source).
+
+    Clip frame ``i`` is the source frame on screen at ``start_time + i / fps`` (with the
+    quarter-frame tolerance :func:`datakit.media.read_span` allows), i.e. source frame
+    ``floor((t - source_start) * source_fps)``. Below the clip rate, consecutive clip
+    frames repeat a source frame; :func:`distinct_frames` picks each one once.
+    """
+    t = start_time + np.arange(num_frames) / fps + 0.25 / fps
+    return np.floor((t - source_start) * source_fps + 1e-9).astype(np.int64)
+
+
+def distinct_frames(numbers: np.ndarray) -> np.ndarray:
+    """Indices of the clip frames that show a source frame for the first time."""
+    numbers = np.asarray(numbers)
+    if numbers.size == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])

@@ -28,12 +28,17 @@ MARKER = "DATAKIT_TINY_RANDOM_MODEL.json"
 WRITERS: dict[str, str] = {
     "wan": "datakit.sdedit.tiny:write_tiny_wan",
     "captioner": "datakit.captioning.tiny:write_tiny_captioner",
+    "qalign": "datakit.scoring.qalign.tiny:write_tiny_onealign",
+    "qalign_llava": "datakit.scoring.qalign.tiny:write_tiny_llava",
 }
 
 
 def writer(name: str) -> Callable[..., Path]:
     if name not in WRITERS:
         raise KeyError(f"no tiny-model writer named {name!r}; known: {', '.join(sorted(WRITERS))}")
+    from . import quiet
+
+    quiet.model_libraries()               # the writers import diffusers / transformers
     module, func = WRITERS[name].split(":")
     return getattr(importlib.import_module(module), func)
 

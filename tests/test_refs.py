@@ -287,3 +287,48 @@ def test_edit_refs_stage_on_a_real_clip():
     (r3,) = run_stage(_stage("edit_refs", segmenter={"backend": "opencv"}, max_area=0.01),
                       [Record(key=recs[0].key, meta=dict(recs[0].meta), media=dict(recs[0].media))])
     assert r3.reject.reason == "no_object"
+
+
+# ---------------------------------------------------------------- a wide shot: small people
+
+def wide_street_frame():
+    """A 1024x576 wide street shot made from bikes.mp4: the street seen through the railings
+    (6.5 s) enlarged, and the cyclist of 4.6 s, cut out with the segmenter's own mask and
+    shrunk to 92 px tall, standing at four places. Returns the frame and the four boxes."""
+    import cv2
+
+    bg = media.read_span(SAMPLES["bikes.mp4"], 6.5, 1, 25)[0]
+    person = media.read_span(SAMPLES["bikes.mp4"], 4.6, 1, 25)[0]
+    cyc = max(make_segmenter(OpenCVConfig(), min_area=0.02).segment([person])[0], key=lambda i: i.area)
+    x0, y0, x1, y1 = cyc.box
+    ph = 92
+    pw = round((x1 - x0) * ph / (y1 - y0))
+    small = cv2.resize(person[y0:y1, x0:x1], (pw, ph), interpolation=cv2.INTER_AREA).astype(np.float32)
+    alpha = cv2.resize(cyc.mask[y0:y1, x0:x1].astype(np.float32), (pw, ph), interpolation=cv2.INTER_AREA)[..., None]
+    big = cv2.resize(bg, (round(bg.shape[1] * 576 / bg.shape[0]), 576), interpolation=cv2.INTER_CUBIC)
+    left = (big.shape[1] - 1024) // 2
+    frame = np.ascontiguousarray(big[:, left:left + 1024])
+    boxes = []
+    for x, y, flip in [(150, 380, False), (420, 400, True), (700, 370, False), (860, 410, True)]:
+        p, a = (small[:, ::-1], alpha[:, ::-1]) if flip else (small, alpha)
+        frame[y:y + ph, x:x + pw] = np.round(p * a + frame[y:y + ph, x:x + pw] * (1 - a)).astype(np.uint8)
+        boxes.append((x, y, x + pw, y + ph))
+    return frame, boxes
+
+
+def test_opencv_backend_finds_small_people_the_area_rule_keeps():
+    from datakit.refs.idrefs import IdRules, select_instances
+    from datakit.refs.opencv import hog_scale
+
+    frame, boxes = wide_street_frame()
+    h, w = frame.shape[:2]
+    person_area = 0.006                  # each pasted cyclist covers ~0.63-0.69 % of the frame
+    min_area = 0.005                     # an area rule that keeps them
+    assert hog_scale(w, h, min_area) > 1.2                                      # they are enlarged for HOG
+    found = make_segmenter(OpenCVConfig(), min_area=min_area).segment([frame])[0]
+    kept, _ = select_instances(found, (h, w), IdRules(min_area=min_area, max_ids=8))
+    for bx in boxes:
+        cx, cy = (bx[0] + bx[2]) / 2, (bx[1] + bx[3]) / 2
+        match = [i for i in kept if i.detector == "hog" and _covers(i, cx, cy)]
+        assert match, f"no person kept around {bx}: {[(i.box, i.detector) for i in found]}"
+        assert match[0].area >= person_area * h * w * 0.8

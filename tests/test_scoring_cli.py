@@ -57,6 +57,32 @@ def test_models_reports_where_weights_are_looked_for(capsys, tmp_path, monkeypat
     assert code == 0 and "MISSING, looked in" in out and "found " + str(tmp_path / "models") in out
 
 
+def test_models_says_where_to_get_every_backend(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAKIT_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    code, out, _ = run(capsys, "models", "--json")
+    rows = json.loads(out)
+    backends = {r["backend"] for r in rows}
+    assert {"pyiqa", "DOVER", "Q-Align", "Mask2Former", "Wan 2.1 (SDEdit)", "LLaVA 1.5 (captioner)"} <= backends
+    for r in rows:
+        assert r["source"] and r["files"] and r["licence"] and r["get"], r
+    q = next(r for r in rows if r["backend"] == "Q-Align")
+    assert "hf download q-future/one-align --local-dir" in q["get"] and str(tmp_path / "models") in q["files"]
+    assert "trust_remote_code" in q["file"] and "non-commercial" in q["licence"]
+    musiq = next(r for r in rows if r["metric"] == "musiq")
+    assert musiq["get"].endswith(str(tmp_path / "torch" / "hub" / "pyiqa")) and "chaofengc" in musiq["source"]
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and "get:     hf download" in out and "licence:" in out
+
+
+def test_models_tiny_help_prints_its_usage_once(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["models", "tiny", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and out.count("usage:") == 1 and out.startswith("usage: datakit models tiny ")
+
+
 def test_refilter_verb(capsys, tmp_path):
     code, _, err = run(capsys, "refilter", str(tmp_path / "none"), "offline")
     assert code == 2 and "not a datakit output directory" in err

@@ -56,7 +56,7 @@ def test_frozen_copy_is_frozen_and_static(clip):
     frozen = roundtrip(np.repeat(clip[:1], len(clip), axis=0))
     assert signals.frozen_frames(roundtrip(clip)) < 0.2
     assert signals.frozen_frames(frozen) == 1.0
-    assert signals.motion(frozen) < 0.02 < signals.motion(clip)
+    assert signals.motion(frozen)["motion"] < 0.02 < signals.motion(clip)["motion"]
     # a dark but moving clip is not frozen (the threshold is below real frame-to-frame change)
     assert signals.frozen_frames(roundtrip((clip.astype(np.float32) * 0.25).astype(np.uint8))) < 0.2
 
@@ -65,7 +65,7 @@ def test_frozen_copy_is_frozen_and_static(clip):
 def test_motion_follows_displacement(name):
     frame = media.read_span(str(CLIPS[name]), 2.0, 1, 24.0, size=(256, 208))[0]   # 208 rows
     pan = {d: signals.motion(np.stack([np.roll(frame, d * k, axis=1) for k in range(6)]),
-                             signals.MotionParams(height=208)) for d in (0, 1, 4)}
+                             signals.MotionParams(height=208))["motion"] for d in (0, 1, 4)}
     assert pan[0] < 0.01 < pan[1] < pan[4]
     assert pan[4] == pytest.approx(4 / 208 * 100, rel=0.5)     # % of the frame height per frame
 

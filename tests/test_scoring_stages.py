@@ -109,16 +109,16 @@ def test_filter_rejects_with_the_failing_rule_name():
     cfg = FilterConfig(profile="offline")
     assert cfg.profile_name == "offline" and len(cfg.rules) == len(profiles.load("offline").rules)
     good = dict(sharpness=500.0, brightness=0.4, dark_fraction=0.0, bright_fraction=0.0, black_frames=0.0,
-                frozen_frames=0.0, motion=1.0, piqe=40.0, niqe=5.0)
-    recs = [_scored("ok", **good), _scored("soft", **{**good, "sharpness": 12.0, "niqe": 11.0}),
+                frozen_frames=0.0, motion=1.0, motion_peak=2.0, piqe=40.0, niqe=5.0)
+    recs = [_scored("ok", **good), _scored("soft", **{**good, "sharpness": 12.0, "niqe": 12.0}),
             _scored("no_niqe", **{k: v for k, v in good.items() if k != "niqe"}),
             _scored("no_sharpness", **{k: v for k, v in good.items() if k != "sharpness"}),
-            _scored("frozen", **{**good, "frozen_frames": 1.0, "motion": 0.0})]
+            _scored("frozen", **{**good, "frozen_frames": 1.0, "motion": 0.0, "motion_peak": 0.0})]
     out = {r.key: r for r in Filter(cfg).process_batch(recs)}
     assert out["ok"].ok and out["ok"].meta["filter"] == {"profile": "offline", "passed": True, "failed": []}
     soft = out["soft"].reject
     assert (soft.stage, soft.reason) == ("filter", "low_detail")
-    assert "sharpness 12 < min 100" in soft.detail and "unnatural" in soft.detail and "offline" in soft.detail
+    assert "sharpness 12 < min 90" in soft.detail and "unnatural" in soft.detail and "offline" in soft.detail
     assert out["soft"].meta["filter"]["failed"] == ["low_detail", "unnatural"]
     assert out["soft"].meta["scores"]["sharpness"] == 12.0            # a reject keeps its scores
     assert out["no_niqe"].ok                                          # that rule says missing: pass
@@ -135,7 +135,7 @@ def _tree(out, *stages):
 
 def test_thresholds_are_part_of_the_config(tmp_path):
     stricter = tmp_path / "strict.yaml"
-    stricter.write_text((REPO / "filters" / "offline.yaml").read_text().replace("min: 100", "min: 300"))
+    stricter.write_text((REPO / "filters" / "offline.yaml").read_text().replace("min: 90", "min: 300"))
     a = spec.parse(_tree(tmp_path, {"stage": "score", "profile": "offline"}, {"stage": "filter", "profile": "offline"}))
     b = spec.parse(_tree(tmp_path, {"stage": "score", "profile": "offline"}, {"stage": "filter", "profile": str(stricter)}))
     assert a.config_hash() != b.config_hash()
@@ -173,7 +173,7 @@ def test_refilter_changes_the_selection_without_scoring(tmp_path, monkeypatch):
     a = profiles.refilter(str(out), profiles.load("offline"))
     strict = tmp_path / "strict.yaml"
     strict.write_text((REPO / "filters" / "offline.yaml").read_text()
-                      .replace("name: offline", "name: strict").replace("min: 100", "min: 300"))
+                      .replace("name: offline", "name: strict").replace("min: 90", "min: 300"))
     b = profiles.refilter(str(out), profiles.load(str(strict)), str(tmp_path / "keep.parquet"))
     assert (a.samples, a.kept, a.by_reason) == (6, 5, {"low_detail": 1})
     assert (b.samples, b.kept, b.by_reason) == (6, 3, {"low_detail": 3})

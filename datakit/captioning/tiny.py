@@ -27,8 +27,8 @@ TINY_IMAGE = 32
 TINY_PATCH = 8
 
 
-def write_tiny_captioner(dest: str | Path, seed: int = 0) -> Path:
-    """Write the tiny LLaVA captioner into ``dest`` (created) and return ``dest``."""
+def write_tiny_captioner(dest: str | Path, seed: int = 0, words=tiny.CAPTION_WORDS) -> Path:
+    """Write the tiny LLaVA captioner into ``dest`` (created) and return ``dest``; ``words`` is its vocabulary."""
     import torch
     from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
                               LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
@@ -37,7 +37,7 @@ def write_tiny_captioner(dest: str | Path, seed: int = 0) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     specials = ["<pad>", "<unk>", "<s>", "</s>", "<image>"]
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=tiny.word_tokenizer(specials, template="<s> $A"),
+        tokenizer_object=tiny.word_tokenizer(specials, template="<s> $A", words=words),
         pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>", padding_side="left",
         model_max_length=512)
     image_processor = CLIPImageProcessor(size={"shortest_edge": TINY_IMAGE},

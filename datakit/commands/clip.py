@@ -39,7 +39,7 @@ def cmd_refs(args) -> int:
             cfg = Mask2FormerConfig(classes=classes, mode=args.mode, threshold=args.threshold, device=args.device,
                                     **({"model": args.model} if args.model else {}))
         rules = IdRules(min_area=args.min_area, max_ids=args.max_ids, margin=args.margin, background=background)
-        segmenter = make_segmenter(cfg)
+        segmenter = make_segmenter(cfg, min_area=args.min_area)
     except ValidationError as e:
         err = e.errors()[0]
         return fail(f"--{err['loc'][0] if err['loc'] else 'segmenter'}: {err['msg']}")
@@ -82,7 +82,9 @@ def cmd_score(args) -> int:
         return fail(str(e))
     if args.num_frames < 1 or (args.frames is not None and args.frames < 1) or args.start < 0:
         return fail("--num-frames and --frames must be at least 1, --start not negative")
-    problems = missing(metrics, args.dover_variant, args.dover_weights)
+    if args.source_fps is not None and args.source_fps <= 0:
+        return fail("--source-fps must be positive")
+    problems = missing(metrics, args.dover_variant, args.dover_weights, args.qalign_model)
     if problems:
         return fail("; ".join(problems) + " (nothing is downloaded; `datakit models` lists every file)")
     try:
@@ -101,7 +103,15 @@ def cmd_score(args) -> int:
               f"{', '.join(metrics)}", file=sys.stderr)
     opts = ScoreOptions(frames=args.frames or (prof.score.frames if prof else 4),
                         device="cpu" if device == "auto" else device,
-                        dover_variant=args.dover_variant, dover_weights=args.dover_weights)
+                        dover_variant=args.dover_variant, dover_weights=args.dover_weights,
+                        qalign_model=args.qalign_model, qalign_dtype=args.qalign_dtype)
+    source = None
+    if args.source_fps is not None and args.source_fps < info.fps * 0.999:
+        from ..scoring import SourceFrames
+        from ..split import source_frame_numbers
+
+        source = SourceFrames.from_numbers(source_frame_numbers(n, args.start, info.fps, 0.0, args.source_fps),
+                                           info.fps, args.source_fps)
     # one metric at a time, so the progress bar moves (model metrics can take minutes on a CPU)
     from tqdm import tqdm
 
@@ -111,15 +121,17 @@ def cmd_score(args) -> int:
         bar.set_postfix_str(m)
         try:
             scorer = ClipScorer([m], opts)
-        except (MissingWeights, ValueError, RuntimeError) as e:
-            return fail(str(e))
-        scores.update(scorer.score(frames))
+        except (MissingWeights, ValueError, RuntimeError, OSError) as e:
+            return fail(str(e).splitlines()[0] if str(e) else repr(e))
+        scores.update(scorer.score(frames, info.fps, source))
         part = scorer.info()
         scoring.setdefault("models", {}).update(part.get("models", {}))
         if "dover_seed" in part:
             scoring["dover_seed"] = part["dover_seed"]
     if not scoring.get("models"):
         scoring.pop("models", None)
+    if source is not None:
+        scoring.update(source_frames=len(source.index), source_fps=args.source_fps)
     doc = {"input": args.input, "start": args.start, "frames": n, "fps": info.fps,
            "size": [int(frames.shape[2]), int(frames.shape[1])], "scores": scores, "scoring": scoring}
     if prof is not None:
@@ -278,7 +290,8 @@ def register(sub) -> None:
     rf.add_argument("--classes", default="person", metavar="A,B",
                     help="classes to keep, comma-separated; 'animals' adds the animal classes (default person)")
     rf.add_argument("--min-area", type=float, default=0.01, metavar="F",
-                    help="drop instances smaller than this fraction of the frame (default 0.01)")
+                    help="drop instances smaller than this fraction of the frame; the opencv segmenter looks for "
+                         "people down to this size (default 0.01)")
     rf.add_argument("--max-ids", type=int, default=3, metavar="N", help="crops kept, largest first (default 3)")
     rf.add_argument("--margin", type=float, default=0.1, metavar="F",
                     help="box grown by this fraction of its size on each side (default 0.1)")
@@ -286,14 +299,16 @@ def register(sub) -> None:
                     help="colour of the masked-out background (default 255,255,255)")
     rf.set_defaults(func=cmd_refs)
 
-    sc = sub.add_parser("score", help="quality scores of one clip (weight-free signals, MUSIQ, CLIP-IQA, DOVER)",
+    sc = sub.add_parser("score", help="quality scores of one clip (weight-free signals, MUSIQ, CLIP-IQA, DOVER, "
+                                      "Q-Align)",
                         description="Decode a span of a video and print its quality scores, as the score stage "
                                     "computes them. Model metrics read their weights from disk only "
-                                    "(`datakit models` shows where).")
+                                    "(`datakit models` shows where and how to get them).")
     sc.add_argument("input", help="video file or URI")
     sc.add_argument("--metrics", action="append", metavar="M[,M...]",
                     help="metrics to compute (repeatable; default: the profile's, else every weight-free one): "
-                         "sharpness, exposure, black, frozen, motion, piqe, niqe, musiq, clipiqa, clipiqa_plus, dover")
+                         "sharpness, exposure, black, frozen, motion, piqe, niqe, musiq, clipiqa, clipiqa_plus, dover, "
+                         "qalign (video, 1 frame per second), qalign_image (sampled frames)")
     sc.add_argument("--profile", metavar="NAME|PATH", help="filter profile: its metrics, and its verdict on the clip")
     sc.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="span start (default 0)")
     sc.add_argument("--num-frames", type=int, default=77, metavar="N", help="frames to score (default 77)")
@@ -301,6 +316,14 @@ def register(sub) -> None:
     sc.add_argument("--device", default="auto", help="torch device for model metrics (default: cuda if present)")
     sc.add_argument("--dover-variant", default="dover", choices=["dover", "dover_plus_plus", "dover_mobile"])
     sc.add_argument("--dover-weights", metavar="FILE", help="DOVER weight file (default: the models directory)")
+    sc.add_argument("--qalign-model", metavar="DIR|ID", default="q-future/one-align",
+                    help="Q-Align model: one-align directory or hub id found on disk, or a transformers-native "
+                         "VLM directory (default q-future/one-align)")
+    sc.add_argument("--qalign-dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                    help="Q-Align precision (default: float16 on GPU, float32 on CPU)")
+    sc.add_argument("--source-fps", type=float, metavar="FPS",
+                    help="the clip was resampled from a source at this lower rate: measure frozen frames and "
+                         "motion on the source's own frames")
     sc.add_argument("--json", action="store_true", help="print JSON")
     sc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sc.set_defaults(func=cmd_score)

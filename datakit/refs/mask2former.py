@@ -14,13 +14,13 @@ post-processing, so masks line up with the frame and do not depend on the batch.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
 
+from ..scoring.weights import ModelDir
 from .segment import ANIMALS, Instance, Mask2FormerConfig, Segmenter, instance_from_mask
 
 
@@ -28,41 +28,18 @@ class ModelNotFound(FileNotFoundError):
     """A checkpoint is not on disk; the message says where it was looked for."""
 
 
-def models_dir() -> Path:
-    """datakit's models directory: ``$DATAKIT_MODELS`` or ``~/.cache/datakit/models``."""
-    return Path(os.path.expanduser(os.environ.get("DATAKIT_MODELS", "~/.cache/datakit/models")))
-
-
-def _is_checkpoint(d: Path) -> bool:
-    return (d / "config.json").is_file()
-
-
 def candidate_dirs(model: str) -> list[Path]:
     """Where ``model`` is looked for, in order (the HF cache is searched after these)."""
-    p = Path(os.path.expanduser(model))
-    if p.is_absolute() or model.startswith(".") or p.exists():
-        return [p]
-    return [models_dir() / model, models_dir() / model.replace("/", "--")]
+    return ModelDir("Mask2Former checkpoint", model).candidates()
 
 
 def resolve_model(model: str) -> Path:
     """The local directory of a checkpoint: a path, ``$DATAKIT_MODELS/<id>``, or the HF cache (offline)."""
-    for d in candidate_dirs(model):
-        if _is_checkpoint(d):
-            return d
-    if not Path(os.path.expanduser(model)).is_absolute() and "/" in model and not model.startswith("."):
-        try:
-            from huggingface_hub import snapshot_download
-
-            d = Path(snapshot_download(model, local_files_only=True))
-            if _is_checkpoint(d):
-                return d
-        except Exception:  # noqa: BLE001 - not cached (or no hub library): report below
-            pass
-    looked = ", ".join(str(d) for d in candidate_dirs(model))
-    raise ModelNotFound(f"Mask2Former checkpoint {model!r} not found; looked in {looked}"
-                        + (" and the Hugging Face cache" if "/" in model else "")
-                        + " (nothing is downloaded: put a checkpoint directory there or name its path)")
+    md = ModelDir("Mask2Former checkpoint", model)
+    found = md.find()
+    if found is None:
+        raise ModelNotFound(md.message())
+    return found
 
 
 def class_ids(label2id: dict, classes: Sequence[str]) -> dict[int, str]:

@@ -109,6 +109,13 @@ class OpenCVConfig(_SegConfig):
     grabcut_iters: int = Field(3, ge=1, le=20)
     work_side: int = Field(256, ge=64, description="GrabCut runs on the box region scaled to this longest side")
     nms_iou: float = Field(0.3, ge=0, le=1, description="boxes overlapping a surer one more than this are dropped")
+    min_area: float | None = Field(
+        None, ge=0, le=1, description="smallest person to look for, as a fraction of the frame's area: the HOG "
+        "detector runs on a copy scaled so a person that small fills its window. Default: the stage's min_area "
+        "(the refs verb's --min-area), else 0.01")
+    max_upscale: float = Field(2.0, ge=1, description="largest enlargement of the frame for the HOG detector (cost)")
+    hog_step: float = Field(1.03, gt=1, le=1.5, description="HOG image-pyramid step (1.05 is faster, misses more "
+                            "people near the smallest size)")
 
 
 class Mask2FormerConfig(_SegConfig):
@@ -138,9 +145,13 @@ class Mask2FormerConfig(_SegConfig):
 SegmenterConfig = Annotated[Union[Mask2FormerConfig, OpenCVConfig], Field(discriminator="backend")]
 
 
-def make_segmenter(config: Mask2FormerConfig | OpenCVConfig) -> Segmenter:
-    """Build (and load) the segmenter a config names."""
+def make_segmenter(config: Mask2FormerConfig | OpenCVConfig, min_area: float | None = None) -> Segmenter:
+    """Build (and load) the segmenter a config names. ``min_area`` (the smallest instance the
+    caller keeps, a fraction of the frame) sets how small a person the OpenCV backend looks for
+    when its config leaves ``min_area`` unset."""
     if config.backend == "opencv":
+        if config.min_area is None and min_area is not None:
+            config = config.model_copy(update={"min_area": min_area})
         from .opencv import OpenCVSegmenter
 
         return OpenCVSegmenter(config)

@@ -90,19 +90,25 @@ def frozen_frames(frames: np.ndarray, p: FrozenParams = FrozenParams()) -> float
 class MotionParams:
     pairs: int = 8            # consecutive frame pairs sampled evenly over the clip
     height: int = 128         # analysis height for the optical flow
+    peak: float = 99.0        # percentile of the per-pixel flow reported as motion_peak
 
 
-def motion(frames: np.ndarray, p: MotionParams = MotionParams()) -> float:
-    """Mean optical-flow magnitude (OpenCV Farneback) between consecutive frames, in percent of
-    the frame height per frame. Near 0 for stills and locked-off static shots; very high values
-    mean shake, fast pans or cuts. Measured at the clip's frame rate."""
+def motion(frames: np.ndarray, p: MotionParams = MotionParams(), gaps=None) -> dict[str, float]:
+    """Optical flow (OpenCV Farneback) between consecutive frames, in percent of the frame
+    height per clip frame: ``motion`` is the mean over the frame (camera motion: near 0 for
+    stills and locked-off shots, very high for shake, whip pans or cuts), ``motion_peak`` a
+    high percentile (a person walking through a static shot moves a small part of the frame
+    a lot). ``gaps[i]`` is how many clip frames separate ``frames[i]`` and ``frames[i + 1]``
+    (default 1; more when repeated source frames were left out), and the flow is divided by it."""
     if len(frames) < 2:
-        return 0.0
-    mags = []
+        return {"motion": 0.0, "motion_peak": 0.0}
+    means, peaks = [], []
     for i in sample_indices(len(frames) - 1, p.pairs):
         a = resize_height(luma(frames[i]), p.height).astype(np.uint8)
         b = resize_height(luma(frames[i + 1]), p.height).astype(np.uint8)
         flow = cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=3, winsize=15,
                                             iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
-        mags.append(float(np.sqrt((flow ** 2).sum(-1)).mean()) / a.shape[0] * 100.0)
-    return float(np.mean(mags))
+        mag = np.sqrt((flow ** 2).sum(-1)) / a.shape[0] * 100.0 / (1.0 if gaps is None else float(gaps[i]))
+        means.append(float(mag.mean()))
+        peaks.append(float(np.percentile(mag, p.peak)))
+    return {"motion": float(np.mean(means)), "motion_peak": float(np.mean(peaks))}

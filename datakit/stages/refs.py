@@ -6,7 +6,8 @@ without a usable ID are rejected before they are encoded)::
     - stage: id_refs
       segmenter: {backend: mask2former, model: facebook/mask2former-swin-large-coco-panoptic}
       min_gap_s: 1.0        # reference frame at least this far outside the clip's span
-      min_area: 0.01        # instances smaller than this fraction of the frame are dropped
+      min_area: 0.01        # instances smaller than this fraction of the frame are dropped (the opencv
+                            # segmenter also looks for people down to this size)
       max_ids: 3            # ref_00.png ... ref_02.png, largest first
       margin: 0.1
       num_gpus: 1
@@ -110,7 +111,7 @@ class IdRefs(Stage):
         return _segmenter_preflight(cfg.segmenter)
 
     def setup(self) -> None:
-        self.segmenter = make_segmenter(self.config.segmenter)
+        self.segmenter = make_segmenter(self.config.segmenter, min_area=self.config.min_area)
 
     def _picks(self, r: Record) -> list[idrefs.FramePick]:
         cfg: IdRefsConfig = self.config
@@ -217,7 +218,7 @@ class EditRefs(Stage):
         return _segmenter_preflight(cfg.segmenter)
 
     def setup(self) -> None:
-        self.segmenter = make_segmenter(self.config.segmenter)
+        self.segmenter = make_segmenter(self.config.segmenter, min_area=self.config.min_area)
 
     def process_batch(self, records: list[Record]) -> list[Record]:
         clips = [media.decode(r.media["hr.mp4"]) for r in records]
