@@ -26,6 +26,7 @@ import json
 import re
 from pathlib import Path
 
+from .. import quiet
 from ..tiny import is_tiny
 from . import vae as vae_tiles
 from .base import ModelError, VideoDiffusionModel
@@ -82,6 +83,7 @@ class WanT2V(VideoDiffusionModel):
                  model_id: str | None = None, max_sequence_length: int = 512,
                  vae_tiling: vae_tiles.VaeTiling | None = None):
         """Load every component from the local diffusers directory ``path`` (never the network)."""
+        quiet.model_libraries()
         import diffusers
         from diffusers import AutoencoderKLWan, WanTransformer3DModel
         from transformers import AutoTokenizer, UMT5EncoderModel
