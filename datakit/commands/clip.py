@@ -193,18 +193,23 @@ def cmd_sdedit(args) -> int:
         from tqdm import tqdm
 
         bars = []                               # made at the first step: argument errors print alone
+        loading = status("loading the model, decoding and encoding the clip", quiet=args.quiet).__enter__()
 
         def step() -> None:
             if not bars:
+                loading.__exit__(None, None, None)
                 bars.append(tqdm(desc="sdedit", unit="step", file=sys.stderr, disable=args.quiet))
             bars[0].update(1)
 
-        data, doc = sdedit_clip(args.input, args.model, params, seed=args.seed, prompt=args.prompt,
-                                start=args.start, frames=args.frames, device=args.device, dtype=args.dtype,
-                                model_id=args.model_id, on_step=step, vae_tiling=tiling,
-                                memory_budget_gb=args.memory_budget_gb)
-        for b in bars:
-            b.close()
+        try:
+            data, doc = sdedit_clip(args.input, args.model, params, seed=args.seed, prompt=args.prompt,
+                                    start=args.start, frames=args.frames, device=args.device, dtype=args.dtype,
+                                    model_id=args.model_id, on_step=step, vae_tiling=tiling,
+                                    memory_budget_gb=args.memory_budget_gb)
+        finally:
+            loading.__exit__(None, None, None)
+            for b in bars:
+                b.close()
     except (ValueError, ModelError) as e:
         return fail(str(e))
     except DoesNotFit as e:

@@ -144,6 +144,8 @@ class WanT2V(VideoDiffusionModel):
         self.spatial_multiple = 2 ** len(vcfg.temperal_downsample) * int(self.transformer.config.patch_size[1])
         self.temporal_stride = 2 ** sum(bool(x) for x in vcfg.temperal_downsample) * int(
             self.transformer.config.patch_size[0])
+        # Wan's rotary tables cover rope_max_seq_len patches along each axis
+        self.max_side = int(self.transformer.config.rope_max_seq_len) * self.spatial_multiple
         z = vcfg.z_dim
         self._lat_mean = torch.tensor(vcfg.latents_mean, dtype=torch.float32).view(1, z, 1, 1, 1).to(device)
         self._lat_std = torch.tensor(vcfg.latents_std, dtype=torch.float32).view(1, z, 1, 1, 1).to(device)
