@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("datakit").setLevel(level)
+    # bitsandbytes (pulled in by pyiqa) warns at every import about optional kernels datakit never uses
+    logging.getLogger("bitsandbytes").setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -67,3 +67,12 @@ def test_sdedit_refuses_a_clip_that_cannot_fit(capsys, wan_dir, tmp_path):
     last = err.strip().splitlines()[-1]          # (libraries may log while the model loads)
     assert code == 1 and last.startswith("datakit: error: SDEdit of one 5-frame 48x32 clip needs about")
     assert "the configured budget (memory_budget_gb) is 1.0 KiB" in last and not (tmp_path / "x.mp4").exists()
+
+
+def test_a_base_size_beyond_the_model_is_one_line(capsys, wan_dir, tmp_path):
+    """The tiny model's rotary tables cover 32 patches a side (512 px): the default base area
+    (about 832x480) is beyond it, which used to end in a traceback from inside diffusers."""
+    code, _, err = run(capsys, "sdedit", CAR, "-o", str(tmp_path / "x.mp4"), "--model", str(wan_dir),
+                       "--frames", "5", "--k", "1")
+    assert code == 2 and "Traceback" not in err
+    assert "beyond what" in err and "at most 512 px a side" in err and "--base" in err

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from . import EXIT_FAILED, fail
+from . import EXIT_FAILED, fail, status
 
 
 def cmd_refs(args) -> int:
@@ -39,13 +39,15 @@ def cmd_refs(args) -> int:
             cfg = Mask2FormerConfig(classes=classes, mode=args.mode, threshold=args.threshold, device=args.device,
                                     **({"model": args.model} if args.model else {}))
         rules = IdRules(min_area=args.min_area, max_ids=args.max_ids, margin=args.margin, background=background)
-        segmenter = make_segmenter(cfg, min_area=args.min_area)
+        with status(f"loading the {args.segmenter} segmenter"):
+            segmenter = make_segmenter(cfg, min_area=args.min_area)
     except ValidationError as e:
         err = e.errors()[0]
         return fail(f"--{err['loc'][0] if err['loc'] else 'segmenter'}: {err['msg']}")
     except (ModelNotFound, ValueError) as e:
         return fail(str(e))
-    doc = frame_refs(frame, segmenter, rules, args.out, where)
+    with status(f"segmenting frame {args.frame} ({segmenter.backend})"):
+        doc = frame_refs(frame, segmenter, rules, args.out, where)
     for row in doc["ids"]:
         print(f"{row['member']}  {row['label']:<8} score {row['score']:<8g} box {row['box']}  "
               f"area {100 * row['area_frac']:.1f}%  ({row['detector']})")
@@ -191,18 +193,23 @@ def cmd_sdedit(args) -> int:
         from tqdm import tqdm
 
         bars = []                               # made at the first step: argument errors print alone
+        loading = status("loading the model, decoding and encoding the clip", quiet=args.quiet).__enter__()
 
         def step() -> None:
             if not bars:
+                loading.__exit__(None, None, None)
                 bars.append(tqdm(desc="sdedit", unit="step", file=sys.stderr, disable=args.quiet))
             bars[0].update(1)
 
-        data, doc = sdedit_clip(args.input, args.model, params, seed=args.seed, prompt=args.prompt,
-                                start=args.start, frames=args.frames, device=args.device, dtype=args.dtype,
-                                model_id=args.model_id, on_step=step, vae_tiling=tiling,
-                                memory_budget_gb=args.memory_budget_gb)
-        for b in bars:
-            b.close()
+        try:
+            data, doc = sdedit_clip(args.input, args.model, params, seed=args.seed, prompt=args.prompt,
+                                    start=args.start, frames=args.frames, device=args.device, dtype=args.dtype,
+                                    model_id=args.model_id, on_step=step, vae_tiling=tiling,
+                                    memory_budget_gb=args.memory_budget_gb)
+        finally:
+            loading.__exit__(None, None, None)
+            for b in bars:
+                b.close()
     except (ValueError, ModelError) as e:
         return fail(str(e))
     except DoesNotFit as e:

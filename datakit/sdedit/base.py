@@ -45,6 +45,7 @@ class VideoDiffusionModel(ABC):
     dtype: Any                # compute dtype of the denoiser
     spatial_multiple: int     # H and W must be multiples of this
     temporal_stride: int      # the number of frames must be temporal_stride * k + 1
+    max_side: int | None = None   # the largest H or W the denoiser can take (None: no limit)
 
     @abstractmethod
     def make_scheduler(self, steps: int, shift: float | None = None):

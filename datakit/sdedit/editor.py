@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import core, memory
-from .base import VideoDiffusionModel
+from .base import ModelError, VideoDiffusionModel
 
 
 def clip_seed(seed: int, key: str) -> int:
@@ -73,6 +73,10 @@ class SDEditor:
         p, m = self.params, self.model
         t, h, w = frames_shape[:3]
         size = core.base_size(w, h, m.spatial_multiple, p.base_width, p.base_height, p.base_area)
+        if m.max_side and max(size) > m.max_side:
+            raise ModelError(f"base size {size[0]}x{size[1]} is beyond what {m.model_id} can generate (at most "
+                             f"{m.max_side} px a side); lower base_area, base_width or base_height "
+                             "(sdedit verb: --base-area / --base WxH)")
         return size, core.valid_frames(t, m.temporal_stride)
 
     def batch_limit(self, size: tuple[int, int], frames: int, wanted: int) -> tuple[int, str | None]:

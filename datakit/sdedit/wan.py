@@ -26,6 +26,7 @@ import json
 import re
 from pathlib import Path
 
+from .. import quiet
 from ..tiny import is_tiny
 from . import vae as vae_tiles
 from .base import ModelError, VideoDiffusionModel
@@ -82,6 +83,7 @@ class WanT2V(VideoDiffusionModel):
                  model_id: str | None = None, max_sequence_length: int = 512,
                  vae_tiling: vae_tiles.VaeTiling | None = None):
         """Load every component from the local diffusers directory ``path`` (never the network)."""
+        quiet.model_libraries()
         import diffusers
         from diffusers import AutoencoderKLWan, WanTransformer3DModel
         from transformers import AutoTokenizer, UMT5EncoderModel
@@ -142,6 +144,8 @@ class WanT2V(VideoDiffusionModel):
         self.spatial_multiple = 2 ** len(vcfg.temperal_downsample) * int(self.transformer.config.patch_size[1])
         self.temporal_stride = 2 ** sum(bool(x) for x in vcfg.temperal_downsample) * int(
             self.transformer.config.patch_size[0])
+        # Wan's rotary tables cover rope_max_seq_len patches along each axis
+        self.max_side = int(self.transformer.config.rope_max_seq_len) * self.spatial_multiple
         z = vcfg.z_dim
         self._lat_mean = torch.tensor(vcfg.latents_mean, dtype=torch.float32).view(1, z, 1, 1, 1).to(device)
         self._lat_std = torch.tensor(vcfg.latents_std, dtype=torch.float32).view(1, z, 1, 1, 1).to(device)
