@@ -634,3 +634,12 @@ def test_cli_train_and_upscale(corpora, tiny_models, tmp_path, capsys):
     said = capsys.readouterr().out
     assert "sampler FlowMatchEulerDiscreteScheduler" in said and f"checkpoint base:{tiny_models / 'wan'}" in said
     assert media.stream_info((tmp_path / "base.mp4").read_bytes())["width"] == 2 * lr["width"]
+
+    # a part of a longer LR: --start/--frames; too many frames at once is one line with the fix
+    assert main([*plain, "--base-model", str(tiny_models / "wan"), "--frames", "3", "--start", "0.05"]) == 0
+    assert media.stream_info((tmp_path / "base.mp4").read_bytes())["frames"] == 3
+    capsys.readouterr()
+    long = tmp_path / "long.mp4"
+    long.write_bytes(media.encode(np.zeros((81, 16, 16, 3), np.uint8), 16))
+    assert main([*plain, "--lr", str(long), "--base-model", str(tiny_models / "wan")]) == 2
+    assert "upscales at most 77 at once" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from . import fail
+from . import fail, status
 
 EXIT_INTERRUPTED = 130      # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
@@ -113,28 +113,33 @@ def cmd_upscale(args) -> int:
     if not args.checkpoint and not args.base_model:
         return fail("give --checkpoint DIR (a trained model), or --base-model DIR alone for the untrained baseline")
     bar = None
+    loading = status("loading the model, encoding the LR and the references", quiet=args.quiet).__enter__()
 
     def progress(n, total):
         nonlocal bar
         if bar is None:
             from tqdm import tqdm
 
+            loading.__exit__(None, None, None)
             bar = tqdm(desc="upscale", unit="step", total=total, file=sys.stderr)
         bar.update(1)
 
     try:
-        res = upscale(args.checkpoint, args.lr, args.prompt, args.out, ref_images=args.ref or [],
-                      ref_video=args.ref_video, steps=args.steps, s_txt=args.s_txt, s_ref=args.s_ref,
-                      n_ref=args.n_ref, shift=args.shift, noise_aug=args.noise_aug, scale=args.scale,
-                      seed=args.seed, device=args.device, base_model=args.base_model,
-                      progress=None if args.quiet else progress, sampler=args.sampler)
+        try:
+            res = upscale(args.checkpoint, args.lr, args.prompt, args.out, ref_images=args.ref or [],
+                          ref_video=args.ref_video, steps=args.steps, s_txt=args.s_txt, s_ref=args.s_ref,
+                          n_ref=args.n_ref, shift=args.shift, noise_aug=args.noise_aug, scale=args.scale,
+                          seed=args.seed, device=args.device, base_model=args.base_model,
+                          progress=None if args.quiet else progress, sampler=args.sampler, start=args.start,
+                          frames=args.frames)
+        finally:                     # the status line and the bar go before any message
+            loading.__exit__(None, None, None)
+            if bar is not None:
+                bar.close()
     except (CheckpointError, ModelError, SamplerError, ValueError) as e:
         return fail(str(e))
     except MediaError as e:
         return fail(f"{e.reason}: {e.detail}")
-    finally:
-        if bar is not None:
-            bar.close()
     refs = ", ".join(res["references"]) or "none"
     print(f"{res['output']}: {res['width']}x{res['height']}, {res['frames']} frames; {res['steps']} steps, "
           f"s_txt {res['s_txt']:g}, s_ref {res['s_ref']:g} for {res['ref_guided_steps']} steps, "
@@ -212,6 +217,10 @@ def register(sub) -> None:
     up.add_argument("--noise-aug", type=int, metavar="T",
                     help="LR noise-augmentation timestep 0-1000 (default 600 with references, 200 without)")
     up.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    up.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
+                    help="upscale from this time in the LR (default 0)")
+    up.add_argument("--frames", type=int, default=None, metavar="N",
+                    help="upscale N frames (default: all; the model takes at most 77 at once)")
     up.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
     up.add_argument("--base-model", metavar="DIR", help="Wan base model folder, if not where the checkpoint says "
                                                         "(alone: the untrained baseline to compare checkpoints with)")

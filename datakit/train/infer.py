@@ -181,11 +181,13 @@ def upscale(checkpoint: str | None, lr: str, prompt: str, output: str, ref_image
             s_ref: float | None = None, n_ref: int | None = None, shift: float | None = None,
             noise_aug: int | None = None, scale: int | None = None, seed: int = 0, device="auto",
             base_model: str | None = None, crf: int = 18, progress: Callable | None = None,
-            sampler: str | None = None) -> dict:
+            sampler: str | None = None, start: float = 0.0, frames: int | None = None) -> dict:
     """Upscale the video at ``lr`` to ``scale`` times its size, guided by ``prompt`` and references.
 
     ``checkpoint`` None runs the untrained baseline built from ``base_model``. ``sampler``
     names a diffusers scheduler class (default: the checkpoint's ``inference.sampler``).
+    ``start`` (seconds) and ``frames`` choose a part of the LR (default: all of it; the model
+    takes at most ``4 * (rope images start - target start - 1) + 1`` frames at once: 77).
     Writes an H.264 MP4 of ``scale·h x scale·w`` pixels with the LR's frame count and rate.
     """
     t0 = time.time()
@@ -203,9 +205,20 @@ def upscale(checkpoint: str | None, lr: str, prompt: str, output: str, ref_image
     scale = scale or inf.get("scale", 4)
     dev = wan.device
 
-    data = fsio.read_bytes(lr)
-    frames = media.decode(data)
-    fps = media.stream_info(data).get("fps") or 24.0
+    if start < 0 or (frames is not None and frames < 1):
+        raise ValueError("--start must not be negative and --frames must be at least 1")
+    most = 4 * (model.max_target_frames - 1) + 1          # latent frames 1 + (T-1)//4 stay in the target range
+    info_lr = media.probe(lr)
+    fps = info_lr.fps or 24.0
+    if start >= info_lr.duration_s:
+        raise ValueError(f"--start {start:g}s is past the end of {lr} ({info_lr.duration_s:.3g}s)")
+    avail = max(1, int(round((info_lr.duration_s - start) * fps)))
+    n = min(frames or avail, avail)
+    if n > most:
+        raise ValueError(f"{lr}: {n} frames from {start:g}s, but this model upscales at most {most} at once (its "
+                         f"target frames must end before the ID images' RoPE range): pass --frames {most} "
+                         "(and --start SECONDS for a later part)")
+    frames = media.read_span(lr, info_lr.start_time + start, n, fps)
     t, h, w, _ = frames.shape
     H, W = h * scale, w * scale
     Hp = math.ceil(H / SPATIAL_MULTIPLE) * SPATIAL_MULTIPLE
