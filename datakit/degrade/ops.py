@@ -276,8 +276,9 @@ def jpeg(frame: np.ndarray, quality: float) -> np.ndarray:
 
 
 def diff_jpeg(frame: np.ndarray, quality: float) -> np.ndarray:
-    """Real-ESRGAN's JPEG model (BasicSR ``DiffJPEG``) of a float frame, float32 out (see ``diffjpeg.py``)."""
-    return dj.compress_decompress(as_float(frame), float(quality))
+    """Real-ESRGAN's JPEG model (BasicSR ``DiffJPEG``) of a frame clamped to [0, 255] first (as
+    Real-ESRGAN does before it), float32 out (see ``diffjpeg.py``)."""
+    return dj.compress_decompress(np.clip(as_float(frame), 0, 255), float(quality))
 
 
 def jpeg_codec(frame: np.ndarray, quality: float, codec: str) -> np.ndarray:

@@ -16,16 +16,31 @@ from .config import BlurConfig, FinalConfig, JpegConfig, NoiseConfig, OrderConfi
 from .params import BlurParams, FinalParams, Floats, JpegParams, NoiseParams, OrderParams, ResizeParams, VideoParams
 
 
-def walk(rng: np.random.Generator, start: float, step: float, bounds, n: int) -> Floats:
-    """``n`` values: ``start``, then each previous value plus uniform(-step, step), clipped to ``bounds``."""
+def walk_from(start: float, increments, bounds) -> Floats:
+    """``start``, then each previous value plus its increment, clipped to ``bounds`` (rounded to 6 decimals)."""
     lo, hi = bounds
-    v = np.full(n, float(start))
-    if step > 0 and n > 1:
-        d = rng.uniform(-step, step, n - 1)
-        for i in range(1, n):
-            v[i] = min(max(v[i - 1] + d[i - 1], lo), hi)
+    v = np.empty(len(increments) + 1)
+    v[0] = start
+    for i, d in enumerate(increments, 1):
+        v[i] = min(max(v[i - 1] + d, lo), hi)
     v = np.clip(np.round(v, 6), lo, hi)
     return tuple(float(x) for x in v)
+
+
+def walk(rng: np.random.Generator, start: float, step: float, bounds, n: int) -> Floats:
+    """``n`` values: ``start``, then each previous value plus uniform(-step, step), clipped to ``bounds``."""
+    d = rng.uniform(-step, step, n - 1) if step > 0 and n > 1 else np.zeros(max(n - 1, 0))
+    return walk_from(start, d, bounds)
+
+
+def quality_walk(start: float, increments, bounds) -> Floats:
+    """Integer JPEG qualities as mmagic walks them: round the start; each frame adds its
+    increment to the previous (integer) quality, clips to ``bounds`` and rounds."""
+    lo, hi = bounds
+    q = [int(round(start))]
+    for d in increments:
+        q.append(int(round(min(max(q[-1] + d, lo), hi))))
+    return tuple(float(v) for v in q)
 
 
 def pick(rng: np.random.Generator, options, probs):
@@ -40,15 +55,18 @@ def _split_beta(rng: np.random.Generator, bounds) -> float:
     return float(rng.uniform(lo, hi))
 
 
-def _beta(rng: np.random.Generator, cfg: BlurConfig, bounds, step: float, n: int) -> Floats:
+def draw_beta(rng: np.random.Generator, cfg: BlurConfig, bounds, step: float, n: int) -> tuple[Floats, Floats]:
+    """A kernel shape per frame: ``(walked, applied)``. The start is drawn as ``cfg.beta_start``
+    says, then walked; with ``cfg.beta_redraw`` each frame applies a value drawn uniformly
+    between its walked value and 1 (mmagic's ``random_mixed_kernels`` on a one-point range),
+    else the walked value itself."""
     start = _split_beta(rng, bounds) if cfg.beta_start == "split" else float(rng.uniform(*bounds))
     walked = walk(rng, start, step, bounds, n)
     if not cfg.beta_redraw:
-        return walked
-    # mmagic: each frame's kernel draws its shape uniformly between the walked value and 1
+        return walked, walked
     w = np.asarray(walked)
     applied = np.round(w + rng.random(n) * (1.0 - w), 6)
-    return tuple(float(x) for x in applied)
+    return walked, tuple(float(x) for x in applied)
 
 
 def sample_blur(rng: np.random.Generator, cfg: BlurConfig, n: int) -> BlurParams:
@@ -66,9 +84,9 @@ def sample_blur(rng: np.random.Generator, cfg: BlurConfig, n: int) -> BlurParams
         sy = walk(rng, rng.uniform(*cfg.sigma), cfg.sigma_step, cfg.sigma, n)
         theta = walk(rng, rng.uniform(*cfg.rotation), cfg.rotation_step, cfg.rotation, n)
     if family.startswith("generalized"):
-        beta = _beta(rng, cfg, cfg.betag, cfg.betag_step, n)
+        beta = draw_beta(rng, cfg, cfg.betag, cfg.betag_step, n)[1]
     elif family.startswith("plateau"):
-        beta = _beta(rng, cfg, cfg.betap, cfg.betap_step, n)
+        beta = draw_beta(rng, cfg, cfg.betap, cfg.betap_step, n)[1]
     return BlurParams(True, family, size, sx, sy, theta, beta)
 
 
@@ -101,11 +119,9 @@ def sample_jpeg(rng: np.random.Generator, cfg: JpegConfig, n: int) -> JpegParams
     lo, hi = cfg.quality
     if cfg.codec == "diffjpeg":
         return JpegParams(True, walk(rng, rng.uniform(lo, hi), cfg.step, cfg.quality, n), cfg.codec)
-    q = [int(round(rng.uniform(lo, hi)))]
+    start = rng.uniform(lo, hi)
     steps = rng.uniform(-cfg.step, cfg.step, n - 1) if cfg.step > 0 and n > 1 else np.zeros(max(n - 1, 0))
-    for d in steps:
-        q.append(int(round(min(max(q[-1] + d, lo), hi))))
-    return JpegParams(True, tuple(float(v) for v in q), cfg.codec)
+    return JpegParams(True, quality_walk(start, steps, cfg.quality), cfg.codec)
 
 
 def bits_per_frame(bpp: float, lr: tuple[int, int]) -> int:
