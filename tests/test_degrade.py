@@ -60,6 +60,29 @@ def test_every_blur_path_matches_direct_correlation(clip):
     assert np.abs(np.diff(y, axis=1)).mean() < 0.5 * np.abs(np.diff(x, axis=1)).mean()
 
 
+def test_kernel_trimming_changes_only_float_rounding(real_clip):
+    """Trimmed kernels drop rings of total weight < 1e-9; with the cheaper path that allows, the
+    8-bit result equals an exact (float64) correlation as often as the full kernel's FFT path does."""
+    x = np.ascontiguousarray(np.tile(real_clip[0], (2, 2, 1))[:256, :320]).astype(np.float32)
+    q = lambda a: np.clip(np.rint(a), 0, 255)   # noqa: E731
+    rng = np.random.default_rng(4)
+    trimmed = wrong_lever = wrong_full = 0
+    for _ in range(12):
+        k = K.make(str(rng.choice(["aniso", "generalized_aniso"])), 21, rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8),
+                   rng.uniform(-3, 3), rng.uniform(0.5, 4))
+        t = ops.trim(k)
+        assert np.abs(k).sum() - np.abs(t).sum() <= ops.TRIM_TOL and t.shape[0] % 2 == 1
+        trimmed += t.shape[0] <= ops.DIRECT_MAX
+        exact = cv2.filter2D(x.astype(np.float64), -1, k, borderType=cv2.BORDER_REFLECT_101)
+        lever = ops.blur(x, k)
+        full = ops.blur(x, k, tol=-1)      # the whole kernel: the FFT path
+        assert np.abs(lever - exact).max() < 5e-4
+        wrong_lever += int((q(lever) != q(exact)).sum())
+        wrong_full += int((q(full) != q(exact)).sum())
+    assert trimmed >= 6                              # order-2 sized kernels mostly shrink to <= 11 taps
+    assert wrong_lever <= wrong_full + 2 and wrong_lever < 1e-5 * 12 * x.size
+
+
 def test_resize_modes_and_sizes(clip):
     f = clip[0]
     for mode in ops.RESIZE_MODES:
@@ -108,6 +131,30 @@ def test_poisson_noise_grows_with_brightness():
     # mmagic counts on the [0, 255] image: sqrt(255) times weaker
     b = ops.poisson_noise(ramp, 1.0, False, ops.frame_rng(3, 0), units="byte") - ramp
     assert b[:, 100:200].std() == pytest.approx(noise[:, 100:200].std() / np.sqrt(255), rel=0.15)
+
+
+def test_fast_samplers_match_the_exact_samplers_statistics():
+    """The "fast" samplers change the samples, not the distribution: moments per intensity against
+    NumPy's exact samplers (the reference statistics are in test_degrade_reference)."""
+    from scipy import stats
+
+    z_exact = ops.standard_normal(ops.frame_rng(1, 0), (400_000,), "exact")
+    z_fast = ops.standard_normal(ops.frame_rng(1, 0), (400_000,), "fast")
+    for m in (np.mean, np.std, stats.skew, lambda v: stats.kurtosis(v, fisher=False)):
+        assert float(m(z_fast)) == pytest.approx(float(m(z_exact)), abs=0.02)
+    assert abs(np.mean(np.abs(z_fast) > 3) - 2 * stats.norm.sf(3)) < 3e-4   # the tails are there
+    assert stats.ks_2samp(z_fast[:50_000], z_exact[:50_000]).pvalue > 1e-3
+    for lam in (3.0, 25.0, 60.0, 200.0):
+        lam_arr = np.full(200_000, lam)
+        e = ops.poisson_counts(lam_arr, ops.frame_rng(2, 0), "exact")
+        f = ops.poisson_counts(lam_arr, ops.frame_rng(2, 0), "fast")
+        assert f.mean() == pytest.approx(lam, rel=0.01) and e.mean() == pytest.approx(lam, rel=0.01)
+        assert f.var() == pytest.approx(e.var(), rel=0.03)
+        assert stats.skew(f) == pytest.approx(stats.skew(e), abs=0.03)       # 1 / sqrt(lam)
+        assert (f == np.rint(f)).all() and f.min() >= 0                      # counts
+    # the choice is recorded, and a json that says "exact" re-makes the exact samples
+    p = degrade.make("realesrgan", 4, {"order1": {"noise": {"sampler": "exact"}}}).sample(np.random.default_rng(0), 2)
+    assert p.order1.noise.sampler == "exact" and degrade.make("realesrgan", 4).config.order1.noise.sampler == "fast"
 
 
 def test_jpeg_quality_channel_order_and_contiguity(clip):

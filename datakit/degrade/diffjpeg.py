@@ -16,8 +16,8 @@ The constants here are shared with the torch implementation (``torch_ops.py``).
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
-import scipy.fft as sfft
 
 #: ITU T.81 Annex K quantization tables, natural order (row = vertical frequency).
 LUMA_TABLE = np.array([
@@ -45,14 +45,27 @@ def quality_factor(quality: float) -> float:
     return 50.0 / q if q < 50 else (200.0 - 2.0 * q) / 100.0
 
 
+#: The orthonormal 8-point DCT-II matrix (rows: frequencies): coefficients = C B C^T.
+DCT8 = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
+                 for u in range(8)], dtype=np.float32)
+
+
 def _round_trip_plane(plane: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """Blockwise DCT, quantize with ``steps`` (8x8), dequantize, inverse DCT; plane dims multiples of 8."""
     h, w = plane.shape
-    blocks = (plane - np.float32(128)).reshape(h // 8, 8, w // 8, 8)
-    coef = sfft.dctn(blocks, type=2, axes=(1, 3), norm="ortho")
-    s = steps[None, :, None, :]
-    coef = np.rint(coef / s) * s
-    return (sfft.idctn(coef, type=2, axes=(1, 3), norm="ortho") + np.float32(128)).reshape(h, w)
+    blocks = (plane - np.float32(128)).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+    coef = DCT8 @ blocks @ DCT8.T                     # (h/8, w/8, 8, 8)
+    coef /= steps
+    np.rint(coef, out=coef)
+    coef *= steps
+    rec = DCT8.T @ coef @ DCT8
+    rec += np.float32(128)
+    return rec.transpose(0, 2, 1, 3).reshape(h, w)
+
+
+#: ``cv2.transform`` matrices (3 x 4: linear part and offset) of the two colour conversions.
+_TO_YCC = np.hstack([RGB_TO_YCC, YCC_OFFSET[:, None]]).astype(np.float64)
+_TO_RGB = np.hstack([YCC_TO_RGB, -(YCC_TO_RGB.astype(np.float64) @ YCC_OFFSET)[:, None]])
 
 
 def compress_decompress(frame: np.ndarray, quality: float) -> np.ndarray:
@@ -64,14 +77,15 @@ def compress_decompress(frame: np.ndarray, quality: float) -> np.ndarray:
     h, w, _ = x.shape
     ph, pw = -h % 16, -w % 16
     if ph or pw:
-        x = np.pad(x, ((0, ph), (0, pw), (0, 0)))
-    ycc = x @ RGB_TO_YCC.T + YCC_OFFSET
-    H, W = ycc.shape[:2]
-    y = _round_trip_plane(np.ascontiguousarray(ycc[..., 0]), Y_STEPS * factor)
-    chroma = []
-    for c in (1, 2):
-        sub = ycc[..., c].reshape(H // 2, 2, W // 2, 2).mean(axis=(1, 3), dtype=np.float32)
+        x = cv2.copyMakeBorder(x, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    H, W = x.shape[:2]
+    y, cb, cr = (cv2.transform(x, _TO_YCC[i:i + 1]) for i in range(3))
+    planes = [_round_trip_plane(y, Y_STEPS * factor)]
+    for c in (cb, cr):
+        sub = cv2.resize(c, (W // 2, H // 2), interpolation=cv2.INTER_AREA)         # 2x2 means
         rec = _round_trip_plane(sub, C_STEPS * factor)
-        chroma.append(np.repeat(np.repeat(rec, 2, axis=0), 2, axis=1))
-    out = (np.stack([y, *chroma], axis=-1) - YCC_OFFSET) @ YCC_TO_RGB.T
-    return np.clip(out[:h, :w], 0, 255).astype(np.float32)
+        planes.append(cv2.resize(rec, (W, H), interpolation=cv2.INTER_NEAREST))   # repeated 2x2
+    out = cv2.transform(cv2.merge(planes), _TO_RGB)
+    if ph or pw:
+        out = out[:h, :w]
+    return np.clip(out, 0, 255)

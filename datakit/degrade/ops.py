@@ -89,15 +89,16 @@ def gaussian_taps(size: int, sigma: float) -> np.ndarray:
 def usm(frame: np.ndarray, taps: np.ndarray, weight: float, threshold: float) -> np.ndarray:
     """Unsharp masking (Real-ESRGAN ``USMSharp``, mmagic ``UnsharpMasking``), float32 out.
 
-    ``taps``: the 1-D Gaussian (its outer product is the references' 2-D kernel).
+    ``taps``: the 1-D Gaussian (its outer product is the references' 2-D kernel). The 0/1 mask
+    is blurred from 8-bit values, which reads a quarter of the bytes of a float mask.
     """
     x = as_float(frame)
     blurred = cv2.sepFilter2D(x, -1, taps, taps, borderType=cv2.BORDER_REFLECT_101)
-    residual = x - blurred
-    mask = (np.abs(residual) > np.float32(threshold)).astype(np.float32)
-    soft = cv2.sepFilter2D(mask, -1, taps, taps, borderType=cv2.BORDER_REFLECT_101)
-    sharp = np.clip(x + np.float32(weight) * residual, 0, 255)
-    return soft * sharp + (1 - soft) * x
+    mask = (np.abs(x - blurred) > np.float32(threshold)).view(np.uint8)               # 0 / 1
+    soft = cv2.sepFilter2D(mask, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REFLECT_101)
+    sharp = cv2.scaleAdd(cv2.subtract(x, blurred), float(weight), x)               # x + weight * residual
+    np.clip(sharp, 0, 255, out=sharp)
+    return cv2.add(x, cv2.multiply(soft, cv2.subtract(sharp, x)))                    # soft sharp + (1 - soft) x
 
 
 # ---- blur ----------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def trim(kernel: np.ndarray, tol: float = TRIM_TOL) -> np.ndarray:
     """The kernel without outer rings whose total |weight| is below ``tol`` (stays centred and odd)."""
     k = np.asarray(kernel)
     dropped = 0.0
-    while k.shape[0] > 1:
+    while k.shape[0] > 1 and tol >= 0:
         ring = np.abs(k).sum() - np.abs(k[1:-1, 1:-1]).sum()
         if dropped + ring > tol:
             break
@@ -140,13 +141,14 @@ def blur_path(kernel: np.ndarray) -> str:
     return "direct" if k.shape[0] <= DIRECT_MAX else "fft"
 
 
-def blur(frame: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def blur(frame: np.ndarray, kernel: np.ndarray, tol: float = TRIM_TOL) -> np.ndarray:
     """Correlate a frame with ``kernel`` (``(k, k)``, k odd), reflected borders (``dcb|abcd|cba``).
 
-    The kernels here are centrally symmetric, so correlation and convolution agree.
+    The kernels here are centrally symmetric, so correlation and convolution agree. ``tol``:
+    the trimming bound (negative: keep the whole kernel).
     """
     x = as_float(frame)
-    k = trim(kernel)
+    k = trim(kernel, tol)
     factors = separable(k)
     if factors is not None:
         fx, fy = factors
@@ -172,17 +174,32 @@ def _pool_bounds(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return (i * n_in) // n_out, ((i + 1) * n_in + n_out - 1) // n_out
 
 
+def _pool_rows(x: np.ndarray, n_out: int) -> np.ndarray:
+    """Adaptive average pooling of the rows of an ``(H, W, C)`` float32 array to ``n_out`` rows.
+
+    The bins have one or two widths; for each, OpenCV's box filter gives the mean of every
+    window of that width (double accumulation), and the bins pick their windows (row copies).
+    """
+    start, end = _pool_bounds(x.shape[0], n_out)
+    width = end - start
+    out = np.empty((n_out,) + x.shape[1:], np.float32)
+    for w in np.unique(width):
+        sel = np.nonzero(width == w)[0]
+        src = x if w == 1 else cv2.boxFilter(x, -1, (1, int(w)), anchor=(0, 0), normalize=True,
+                                             borderType=cv2.BORDER_REPLICATE)
+        out[sel] = src[start[sel]]
+    return out
+
+
 def torch_area(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``F.interpolate(mode="area")`` of one frame: adaptive average pooling to ``size`` = (w, h)."""
     x = as_float(frame)
-    h, w, _ = x.shape
     ow, oh = size
-    integral = cv2.integral(x, sdepth=cv2.CV_64F)            # (h + 1, w + 1, 3)
-    r0, r1 = _pool_bounds(h, oh)
-    c0, c1 = _pool_bounds(w, ow)
-    s = (integral[r1][:, c1] - integral[r0][:, c1] - integral[r1][:, c0] + integral[r0][:, c0])
-    area = ((r1 - r0)[:, None] * (c1 - c0)[None, :])[..., None]
-    return (s / area).astype(np.float32)
+    if x.shape[0] != oh:
+        x = _pool_rows(x, oh)
+    if x.shape[1] != ow:   # columns: pool the rows of the transposed frame
+        x = cv2.transpose(_pool_rows(cv2.transpose(x), ow))
+    return x
 
 
 def resize(frame: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
@@ -230,12 +247,14 @@ def gaussian_noise(frame: np.ndarray, sigma: float, gray: bool, rng: np.random.G
 
 
 def poisson_counts(lam: np.ndarray, rng: np.random.Generator, sampler: str = "exact") -> np.ndarray:
-    """Poisson counts of mean ``lam`` (float64 array): exact, or ("fast") where the mean is at least
-    ``POISSON_NORMAL_MIN`` the rounded normal ``rint(lam + sqrt(lam) z)`` (same mean, variance + 1/12)."""
+    """Poisson counts of mean ``lam`` (float64 array): NumPy's exact sampler, or ("fast") where the
+    mean is at least ``POISSON_NORMAL_MIN`` a rounded normal with the Cornish-Fisher skew term,
+    ``rint(lam + sqrt(lam) z + (z^2 - 1) / 6)``: the Poisson mean, variance (+ 1/12 from the
+    rounding) and skewness 1/sqrt(lam), to O(1/lam)."""
     if sampler == "exact":
         return rng.poisson(lam).astype(np.float64)
     z = standard_normal(rng, lam.shape, "fast").astype(np.float64)
-    out = np.rint(lam + np.sqrt(lam) * z)
+    out = np.rint(lam + np.sqrt(lam) * z + (z * z - 1) / 6)
     small = lam < POISSON_NORMAL_MIN
     if small.any():
         out[small] = rng.poisson(lam[small])

@@ -148,7 +148,7 @@ def _counts(lam: torch.Tensor, g: torch.Generator, sampler: str) -> torch.Tensor
     if sampler == "exact":
         return torch.poisson(lam, generator=g)
     z = torch.randn(lam.shape, generator=g, device=lam.device, dtype=lam.dtype)
-    out = torch.round(lam + lam.sqrt() * z)
+    out = torch.round(lam + lam.sqrt() * z + (z * z - 1) / 6)
     small = lam < POISSON_NORMAL_MIN
     if bool(small.any()):
         out = torch.where(small, torch.poisson(lam, generator=g), out)
