@@ -42,19 +42,23 @@ def _apply_cpu(step: P.FrameStep, x: np.ndarray, t: int) -> np.ndarray:
     raise TypeError(f"not a per-frame step: {step!r}")
 
 
-def run_cpu(frames: np.ndarray, steps: list[P.Step], timings: dict | None = None) -> np.ndarray:
-    """Run a plan over a ``uint8`` clip on the CPU, frame by frame between clip steps."""
+def run_cpu(frames: np.ndarray, steps: list[P.Step], timings: dict | None = None,
+            clock=time.perf_counter) -> np.ndarray:
+    """Run a plan over a ``uint8`` clip on the CPU, frame by frame between clip steps.
+
+    ``timings``: seconds per step name are added here, measured with ``clock``.
+    """
     clip = list(frames)
 
     def add(name: str, t0: float) -> None:
         if timings is not None:
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+            timings[name] = timings.get(name, 0.0) + clock() - t0
 
     i = 0
     while i < len(steps):
         if P.is_clip_step(steps[i]):
             st = steps[i]
-            t0 = time.perf_counter()
+            t0 = clock()
             clip = list(ops.video_compress(clip, st.codec, st.bitrate, st.preset))
             add(st.name, t0)
             i += 1
@@ -65,10 +69,10 @@ def run_cpu(frames: np.ndarray, steps: list[P.Step], timings: dict | None = None
         out = []
         for t, x in enumerate(clip):
             for st in steps[i:j]:
-                t0 = time.perf_counter()
+                t0 = clock()
                 x = _apply_cpu(st, x, t)
                 add(st.name, t0)
-            t0 = time.perf_counter()
+            t0 = clock()
             out.append(ops.quantize(x))
             add("quantize", t0)
         clip = out
@@ -84,10 +88,11 @@ def lr_target(frames_shape: tuple[int, ...], scale: int, size: tuple[int, int] |
 
 
 def degrade(frames: np.ndarray, params: ChainParams, size: tuple[int, int] | None = None,
-            timings: dict | None = None, device=None) -> np.ndarray:
+            timings: dict | None = None, device=None, clock=time.perf_counter) -> np.ndarray:
     """Degrade ``(T, H, W, 3)`` uint8 frames to the LR ``size`` (w, h; default: input / scale).
 
     ``device``: None or "cpu" for the NumPy/OpenCV path, else a torch device (``gpu.py``).
+    ``timings``: seconds per step are added to it, measured with ``clock``.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -97,10 +102,10 @@ def degrade(frames: np.ndarray, params: ChainParams, size: tuple[int, int] | Non
     P.check(params, t, target)
     steps = P.build(params, (w, h), target)
     if device is None or str(device) == "cpu":
-        return run_cpu(frames, steps, timings)
+        return run_cpu(frames, steps, timings, clock)
     from .gpu import run_torch
 
-    return run_torch(frames, steps, device, timings)
+    return run_torch(frames, steps, device, timings, clock=clock)
 
 
 class SecondOrder:

@@ -65,7 +65,7 @@ def _upload(clip: list[np.ndarray], idx: list[int], device: torch.device) -> lis
 
 
 def run_torch(frames: np.ndarray, steps: list[P.Step], device, timings: dict | None = None,
-              chunk: int = CHUNK) -> np.ndarray:
+              chunk: int = CHUNK, clock=time.perf_counter) -> np.ndarray:
     """Run a plan over a ``uint8`` clip with the per-frame steps on ``device``."""
     dev = torch.device(device)
 
@@ -76,7 +76,7 @@ def run_torch(frames: np.ndarray, steps: list[P.Step], device, timings: dict | N
     def add(name: str, t0: float) -> None:
         if timings is not None:
             sync()
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+            timings[name] = timings.get(name, 0.0) + clock() - t0
 
     clip = list(frames)
     i = 0
@@ -84,7 +84,7 @@ def run_torch(frames: np.ndarray, steps: list[P.Step], device, timings: dict | N
         while i < len(steps):
             if P.is_clip_step(steps[i]):
                 st = steps[i]
-                t0 = time.perf_counter()
+                t0 = clock()
                 clip = list(ops.video_compress(clip, st.codec, st.bitrate, st.preset))
                 add(st.name, t0)
                 i += 1
@@ -94,14 +94,14 @@ def run_torch(frames: np.ndarray, steps: list[P.Step], device, timings: dict | N
                 j += 1
             out: list = [None] * len(clip)
             for s in range(0, len(clip), chunk):
-                t0 = time.perf_counter()
+                t0 = clock()
                 batches = _upload(clip, list(range(s, min(len(clip), s + chunk))), dev)
                 add("transfer", t0)
                 for st in steps[i:j]:
-                    t0 = time.perf_counter()
+                    t0 = clock()
                     batches = [b for batch in batches for b in _apply(st, batch)]
                     add(st.name, t0)
-                t0 = time.perf_counter()
+                t0 = clock()
                 for x, idx in batches:
                     q = T.quantize(x).permute(0, 2, 3, 1).cpu().numpy()
                     for k, t in enumerate(idx):

@@ -247,18 +247,25 @@ def gaussian_noise(frame: np.ndarray, sigma: float, gray: bool, rng: np.random.G
 
 
 def poisson_counts(lam: np.ndarray, rng: np.random.Generator, sampler: str = "exact") -> np.ndarray:
-    """Poisson counts of mean ``lam`` (float64 array): NumPy's exact sampler, or ("fast") where the
-    mean is at least ``POISSON_NORMAL_MIN`` a rounded normal with the Cornish-Fisher skew term,
-    ``rint(lam + sqrt(lam) z + (z^2 - 1) / 6)``: the Poisson mean, variance (+ 1/12 from the
-    rounding) and skewness 1/sqrt(lam), to O(1/lam)."""
+    """Poisson counts of mean ``lam``: NumPy's exact sampler (float64 out), or ("fast", float32 in
+    and out) where the mean is at least ``POISSON_NORMAL_MIN`` a rounded normal with the
+    Cornish-Fisher skew term, ``rint(lam + sqrt(lam) z + (z^2 - 1) / 6)``: the Poisson mean,
+    variance (+ 1/12 from the rounding) and skewness 1/sqrt(lam), to O(1/lam)."""
     if sampler == "exact":
         return rng.poisson(lam).astype(np.float64)
-    z = standard_normal(rng, lam.shape, "fast").astype(np.float64)
-    out = np.rint(lam + np.sqrt(lam) * z + (z * z - 1) / 6)
+    lam = np.asarray(lam, dtype=np.float32)
+    z = standard_normal(rng, lam.shape, "fast")
+    out = np.sqrt(lam) * z
+    z *= z
+    z -= 1
+    z *= np.float32(1 / 6)
+    out += z
+    out += lam
+    np.rint(out, out=out)
     small = lam < POISSON_NORMAL_MIN
     if small.any():
-        out[small] = rng.poisson(lam[small])
-    return np.maximum(out, 0.0)
+        out[small] = rng.poisson(lam[small].astype(np.float64))
+    return np.maximum(out, 0, out=out)
 
 
 def poisson_noise(frame: np.ndarray, scale: float, gray: bool, rng: np.random.Generator,
@@ -274,13 +281,17 @@ def poisson_noise(frame: np.ndarray, scale: float, gray: bool, rng: np.random.Ge
     img8 = quantize(x @ _LUMA)[..., None] if gray else quantize(x)
     distinct = int(np.count_nonzero(np.bincount(img8.ravel(), minlength=256)))
     vals = float(2 ** np.ceil(np.log2(max(distinct, 1))))
-    img = img8.astype(np.float64) / 255.0 if units == "unit" else img8.astype(np.float64)
-    noise = poisson_counts(img * vals, rng, sampler) / vals - img
+    dtype = np.float64 if sampler == "exact" else np.float32
+    img = img8.astype(dtype)
     if units == "unit":
-        noise *= 255.0
-    noise = noise.astype(np.float32)
-    noise *= np.float32(scale)
-    return np.clip(x + noise, 0, 255)
+        img /= dtype(255)
+    noise = poisson_counts(img * dtype(vals), rng, sampler)
+    noise /= dtype(vals)
+    noise -= img
+    noise = noise.astype(np.float32, copy=False)
+    noise *= np.float32(scale * 255.0 if units == "unit" else scale)
+    out = np.add(x, noise)
+    return np.clip(out, 0, 255, out=out)
 
 
 # ---- JPEG ----------------------------------------------------------------------------------
