@@ -1,18 +1,26 @@
 """The named degradation profiles a pipeline selects with ``profile:``.
 
-* ``realesrgan`` - Real-ESRGAN's second-order model with the published settings
-  (``train_realesrnet_x4plus``): drawn once per clip, the same on every frame (noise
-  fields excepted); final group = [resize + sinc] and JPEG in random order.
-* ``realbasicvsr`` - RealBasicVSR's video version: the same ranges with a per-frame
-  random walk, JPEG in both orders, video compression after order 1 and, in random
-  order with [resize + sinc], at the end.
+* ``realesrgan`` - Real-ESRGAN's second-order model as its training code runs it
+  (``train_realesrnet_x4plus.yml``, ``RealESRNetModel.feed_data``): unsharp-masked input,
+  drawn once per clip and the same on every frame (noise fields excepted), torch's resize
+  modes ("area" = adaptive average pooling), its DiffJPEG, order 2 scaled from the LR size,
+  final group = [resize + sinc] and JPEG in random order.
+* ``realbasicvsr`` - mmagic's RealBasicVSR (``random_degradations.py`` with its REDS config):
+  unsharp-masked input, a per-frame random walk of every parameter, kernel shapes drawn as
+  mmagic does (uniform start, each frame re-drawn towards 1), even frame sizes kept per frame
+  until a step needs one size, order 2 scaled from the current size, Poisson noise on the
+  [0, 255] image, OpenCV's JPEG in both orders, video compression after order 1 and, in
+  random order with [resize + sinc], at the end, at mmagic's bits per LR pixel.
 * ``light`` - for LR that already went through SDEdit (light): one order with milder
-  ranges, a sinc half the time, video compression half the time at higher bit rates.
+  ranges, no sharpening, a sinc half the time, video compression half the time at higher
+  bit rates (mmagic's conventions otherwise).
 * ``heavy`` - ``realbasicvsr`` with the second blur always on, lower JPEG qualities in
   order 1 and lower final bit rates.
 
-``light`` and ``heavy`` are datakit presets, not published settings; every range of
-every profile can be overridden from the pipeline YAML (``overrides:``).
+``light`` and ``heavy`` are datakit presets, not published settings; every range,
+probability and convention of every profile can be overridden from the pipeline YAML
+(``overrides:``). Noise uses the "fast" samplers by default (the same distributions;
+``sampler: exact`` for NumPy's, see docs/benchmarks.md).
 """
 from __future__ import annotations
 

@@ -166,7 +166,7 @@ def poisson_noise(x: torch.Tensor, scale: np.ndarray, gray: bool, seed: int, idx
         img8 = torch.round(f.clamp(0, 255))
         distinct = int((torch.bincount(img8.to(torch.int64).flatten(), minlength=256) > 0).sum())
         vals = float(2 ** np.ceil(np.log2(max(distinct, 1))))
-        img = img8.double() / 255.0 if units == "unit" else img8.double()
+        img = img8 / 255.0 if units == "unit" else img8          # float32: counts stay exact integers
         noise = _counts(img * vals, generator(x.device, seed, t), sampler) / vals - img
         if units == "unit":
             noise = noise * 255.0
