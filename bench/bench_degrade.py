@@ -172,10 +172,12 @@ def esrgan_reference(mods, frames: np.ndarray, p, target) -> np.ndarray:
     def kernel(b):
         return torch.as_tensor(b.kernels()[0], dtype=torch.float32)[None]
 
-    def noise(out, nz):
+    def noise(out, nz):   # per-sample tensors, as random_add_*_noise_pt pass them
+        n = out.shape[0]
+        gray = torch.full((n,), float(nz.gray))
         if nz.kind == "gaussian":
-            return deg.add_gaussian_noise_pt(out, sigma=nz.sigma[0], gray_noise=int(nz.gray), clip=True)
-        return deg.add_poisson_noise_pt(out, scale=nz.poisson_scale[0], gray_noise=int(nz.gray), clip=True)
+            return deg.add_gaussian_noise_pt(out, sigma=torch.full((n,), nz.sigma[0]), gray_noise=gray, clip=True)
+        return deg.add_poisson_noise_pt(out, scale=torch.full((n,), nz.poisson_scale[0]), gray_noise=gray, clip=True)
 
     jpeger = dj.DiffJPEG(differentiable=False)
 
@@ -264,6 +266,73 @@ def rbvsr_reference(mods, frames: np.ndarray, p, target) -> list:
 REFERENCE_RUNNERS = {"realesrgan": esrgan_reference, "realbasicvsr": rbvsr_reference}
 
 
+def time_paths(args, hr, fps, lr_size, draws, run) -> None:
+    """The floor and datakit's paths on every draw, interleaved (other load hits them alike)."""
+    paths = [(spec, None) for spec in args.profiles]
+    if args.device:
+        paths += [(spec, args.device) for spec in args.profiles]
+    per = {p: {"cpu": [], "wall": [], "steps": []} for p in paths}
+    base = []
+    for i in range(args.draws):
+        base.append(measured(floor, hr, fps, args.scale)[1:])
+        for spec, dev in paths:
+            deg, seeds, _, _ = draws[spec]
+            params = deg.sample(np.random.default_rng(seeds[i]), args.frames, lr_size)
+            steps: dict = {}
+            _, c, w = measured(ours, hr, fps, params, lr_size, steps, dev)
+            per[(spec, dev)]["cpu"].append(c)
+            per[(spec, dev)]["wall"].append(w)
+            per[(spec, dev)]["steps"].append(steps)
+        print(f"  draw {i + 1}/{args.draws} done", file=sys.stderr)
+    bc, bw = mean([c for c, _ in base]), mean([w for _, w in base])
+    print("| path | CPU s per clip | ratio (CPU) | wall s per clip | ratio (wall) |\n|---|---:|---:|---:|---:|")
+    print(f"| floor (decode, bicubic resize, lossless encode) | {bc:.2f} | 1.00 | {bw:.2f} | 1.00 |")
+    run["floor"] = {"cpu_s": bc, "wall_s": bw}
+    for (spec, dev), r in per.items():
+        c, w = mean(r["cpu"]), mean(r["wall"])
+        label = spec + (f" on {dev}" if dev else "")
+        print(f"| {label} | {c:.2f} | {c / bc:.2f} | {w:.2f} | {w / bw:.2f} |")
+        keys = sorted({k for s in r["steps"] for k in s}, key=lambda k: -sum(s.get(k, 0) for s in r["steps"]))
+        steps = {k: sum(s.get(k, 0.0) for s in r["steps"]) / len(r["steps"]) for k in keys}
+        run["profiles"][label] = {"cpu_s": c, "wall_s": w, "cpu_ratio": c / bc, "wall_ratio": w / bw,
+                                  "steps_cpu_s": steps, "seeds": draws[spec][1]}
+    for spec in args.profiles:
+        _, seeds, target, counts = draws[spec]
+        print(f"\n{spec}: branch frequencies of the {args.draws} draws (probability -> drawn)")
+        for d in target:
+            print(f"  {d}: " + ", ".join(f"{k} {p:.2f}->{counts[d][k] / args.draws:.2f}"
+                                        for k, p in sorted(target[d].items(), key=lambda kv: -kv[1])))
+    print("\nwhere the CPU time goes (seconds per clip, mean over the draws; decode + encode outside)")
+    for label, r in run["profiles"].items():
+        top = ", ".join(f"{k} {v:.2f}" for k, v in list(r["steps_cpu_s"].items())[:8])
+        print(f"  {label}: {top}")
+
+
+def compare_references(args, refs, hr, lr_size, draws, run) -> None:
+    """The reference implementations and datakit's chain on the same draws and frames (chain only)."""
+    print(f"\nreference implementations, chain only, {args.ref_frames} frames x {args.ref_draws} draws "
+          f"(CPU s per frame):")
+    x = media.decode(hr)[:args.ref_frames]
+    run["reference"] = {}
+    for spec in args.profiles:
+        name, _ = profile_of(spec)
+        if name not in REFERENCE_RUNNERS:
+            continue
+        if name not in refs:
+            flag = "--basicsr" if name == "realesrgan" else "--mmagic"
+            print(f"  {spec}: no reference checkout given ({flag} PATH): comparison not run")
+            continue
+        deg, seeds, _, _ = draws[spec]
+        mine, theirs = [], []
+        for s in seeds[:args.ref_draws]:
+            p = deg.sample(np.random.default_rng(s), args.ref_frames, lr_size)
+            mine.append(measured(run_chain, x, p, lr_size)[1] / args.ref_frames)
+            theirs.append(measured(REFERENCE_RUNNERS[name], refs[name], x, p, lr_size)[1] / args.ref_frames)
+        m, t = mean(mine), mean(theirs)
+        print(f"  {spec}: datakit {m:.3f}, reference {t:.3f}: datakit {t / m:.1f}x faster")
+        run["reference"][spec] = {"datakit_cpu_s_per_frame": m, "reference_cpu_s_per_frame": t}
+
+
 # ---- main ------------------------------------------------------------------------------------------
 
 def mean(v):
@@ -285,6 +354,7 @@ def main(argv=None) -> int:
     ap.add_argument("--mmagic", type=Path, help="checkout of open-mmlab/mmagic (realbasicvsr reference)")
     ap.add_argument("--ref-draws", type=int, default=4, help="draws the references run on")
     ap.add_argument("--ref-frames", type=int, default=2, help="frames the references run on")
+    ap.add_argument("--no-main", action="store_true", help="only the reference comparison")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
@@ -307,7 +377,6 @@ def main(argv=None) -> int:
         lr_size = (size[0] // args.scale, size[1] // args.scale)
         floor(hr, fps, args.scale)   # warm-up
         run = {"hr": list(size), "profiles": {}}
-        base = []
         print(f"\n### {size[0]}x{size[1]} -> {lr_size[0]}x{lr_size[1]}\n")
         draws = {}
         for spec in args.profiles:
@@ -315,65 +384,9 @@ def main(argv=None) -> int:
             deg = degrade.make(name, args.scale, over)
             seeds, target, counts = pick_draws(deg, args.frames, lr_size, args.draws, args.pool)
             draws[spec] = (deg, seeds, target, counts)
-        paths = [(spec, None) for spec in args.profiles]
-        if args.device:
-            paths += [(spec, args.device) for spec in args.profiles]
-        per = {p: {"cpu": [], "wall": [], "steps": []} for p in paths}
-        for i in range(args.draws):   # interleaved: other load on the machine hits every path alike
-            base.append(measured(floor, hr, fps, args.scale)[1:])
-            for spec, dev in paths:
-                deg, seeds, _, _ = draws[spec]
-                params = deg.sample(np.random.default_rng(seeds[i]), args.frames, lr_size)
-                steps: dict = {}
-                _, c, w = measured(ours, hr, fps, params, lr_size, steps, dev)
-                per[(spec, dev)]["cpu"].append(c)
-                per[(spec, dev)]["wall"].append(w)
-                per[(spec, dev)]["steps"].append(steps)
-            print(f"  draw {i + 1}/{args.draws} done", file=sys.stderr)
-        bc, bw = mean([c for c, _ in base]), mean([w for _, w in base])
-        print("| path | CPU s per clip | ratio (CPU) | wall s per clip | ratio (wall) |\n|---|---:|---:|---:|---:|")
-        print(f"| floor (decode, bicubic resize, lossless encode) | {bc:.2f} | 1.00 | {bw:.2f} | 1.00 |")
-        run["floor"] = {"cpu_s": bc, "wall_s": bw}
-        for (spec, dev), r in per.items():
-            c, w = mean(r["cpu"]), mean(r["wall"])
-            label = spec + (f" on {dev}" if dev else "")
-            print(f"| {label} | {c:.2f} | {c / bc:.2f} | {w:.2f} | {w / bw:.2f} |")
-            keys = sorted({k for s in r["steps"] for k in s}, key=lambda k: -sum(s.get(k, 0) for s in r["steps"]))
-            steps = {k: sum(s.get(k, 0.0) for s in r["steps"]) / len(r["steps"]) for k in keys}
-            run["profiles"][label] = {"cpu_s": c, "wall_s": w, "cpu_ratio": c / bc, "wall_ratio": w / bw,
-                                      "steps_cpu_s": steps, "seeds": draws[spec][1]}
-        for spec in args.profiles:
-            _, seeds, target, counts = draws[spec]
-            print(f"\n{spec}: branch frequencies of the {args.draws} draws (probability -> drawn)")
-            for d in target:
-                print(f"  {d}: " + ", ".join(f"{k} {p:.2f}->{counts[d][k] / args.draws:.2f}"
-                                            for k, p in sorted(target[d].items(), key=lambda kv: -kv[1])))
-        print("\nwhere the CPU time goes (seconds per clip, mean over the draws; decode + encode outside)")
-        for label, r in run["profiles"].items():
-            top = ", ".join(f"{k} {v:.2f}" for k, v in list(r["steps_cpu_s"].items())[:8])
-            print(f"  {label}: {top}")
-        # the references, chain only, on the first frames of the first draws
-        print(f"\nreference implementations, chain only, {args.ref_frames} frames x {args.ref_draws} draws "
-              f"(CPU s per frame):")
-        x = media.decode(hr)[:args.ref_frames]
-        run["reference"] = {}
-        for spec in args.profiles:
-            name, _ = profile_of(spec)
-            if name not in REFERENCE_RUNNERS:
-                continue
-            if name not in refs:
-                flag = "--basicsr" if name == "realesrgan" else "--mmagic"
-                print(f"  {spec}: no reference checkout given ({flag} PATH): comparison not run")
-                continue
-            deg, seeds, _, _ = draws[spec]
-            mine, theirs = [], []
-            for s in seeds[:args.ref_draws]:
-                p = deg.sample(np.random.default_rng(s), args.ref_frames, lr_size)
-                mine.append(measured(run_chain, x, p, lr_size)[1] / args.ref_frames)
-                theirs.append(measured(REFERENCE_RUNNERS[name], refs[name], x, p, lr_size)[1] / args.ref_frames)
-            m, t = mean(mine), mean(theirs)
-            print(f"  {spec}: datakit {m:.3f}, reference {t:.3f}: datakit {t / m:.1f}x faster")
-            run["reference"][spec] = {"datakit_cpu_s_per_frame": m, "reference_cpu_s_per_frame": t}
+        if not args.no_main:
+            time_paths(args, hr, fps, lr_size, draws, run)
+        compare_references(args, refs, hr, lr_size, draws, run)
         results["runs"][f"{size[0]}x{size[1]}"] = run
     results["load_avg_end"] = os.getloadavg()
     print(f"\nload average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
