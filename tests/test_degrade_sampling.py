@@ -63,7 +63,7 @@ def test_first_order_ranges(esrgan_draws):
         r = p.order1.resize
         s = r.scale[0]
         assert {"up": 1.0 <= s <= 1.5, "down": 0.15 <= s <= 1.0, "keep": s == 1.0}[r.direction]
-        assert r.mode in ("area", "bilinear", "bicubic")
+        assert r.mode in ("torch_area", "bilinear", "bicubic")
         nz = p.order1.noise
         if nz.kind == "gaussian":
             assert 1.0 <= nz.sigma[0] <= 30.0 and nz.poisson_scale == ()
@@ -91,7 +91,7 @@ def test_step_frequencies(esrgan_draws):
     assert close(freq(lambda p: p.order1.resize.direction == "up"), N, 0.2)
     assert close(freq(lambda p: p.order1.resize.direction == "down"), N, 0.7)
     assert close(freq(lambda p: p.order2.resize.direction == "keep"), N, 0.3)
-    assert close(freq(lambda p: p.order1.resize.mode == "area"), N, 1 / 3)
+    assert close(freq(lambda p: p.order1.resize.mode == "torch_area"), N, 1 / 3)
     assert close(freq(lambda p: p.order1.noise.kind == "gaussian"), N, 0.5)
     assert close(freq(lambda p: p.order1.noise.gray), N, 0.4)
     assert close(freq(lambda p: p.order2.blur.applied), N, 0.8)
@@ -113,10 +113,16 @@ def test_step_frequencies(esrgan_draws):
 def test_realbasicvsr_codec_and_bitrate_draws():
     d = degrade.make("realbasicvsr", 4)
     rng = np.random.default_rng(7)
-    draws = [d.sample(rng, 1) for _ in range(1500)]
+    draws = [d.sample(rng, 1, (64, 64)) for _ in range(1500)]
     for p in draws:
         for v in (p.order1.video, p.final.video):
+            # the reference's absolute rates on its 64x64 LR crops, as bits per LR pixel
             assert v.applied and v.codec in ("libx264", "mpeg4") and 10_000 <= v.bitrate <= 100_000
+            assert v.bitrate == round(v.bpp * 64 * 64) and 1e4 / 4096 <= v.bpp <= 1e5 / 4096
+    # on a 320x180 LR the same bits per pixel: 14x more bits per frame
+    p = d.sample(np.random.default_rng(7), 1, (320, 180))
+    assert p.final.video.bitrate == round(p.final.video.bpp * 320 * 180) and p.lr == (320, 180)
+    assert d.sample(np.random.default_rng(7), 1).final.video.bitrate == 0   # LR size unknown: set when applied
     assert close(sum(p.order1.video.codec == "mpeg4" for p in draws), 1500, 1 / 3)
     assert not any(p.final.jpeg.applied for p in draws)
     assert all(p.order2.jpeg.applied for p in draws)
@@ -132,11 +138,10 @@ def test_random_walk_moves_only_by_its_steps():
         for order, cfg in ((p.order1, REALBASICVSR.order1), (p.order2, REALBASICVSR.order2)):
             b, bc = order.blur, cfg.blur
             if b.applied:
+                # (beta: each frame re-drawn towards 1 after the walk, see test_degrade_reference)
                 checks = {"omega": (bc.omega_step, bc.omega_range(b.size))} if b.family == "sinc" else {
                     "sigma_x": (bc.sigma_step, bc.sigma), "sigma_y": (bc.sigma_step, bc.sigma),
-                    "theta": (bc.rotation_step, bc.rotation),
-                    "beta": (bc.betag_step, bc.betag) if b.family.startswith("generalized")
-                    else (bc.betap_step, bc.betap)}
+                    "theta": (bc.rotation_step, bc.rotation)}
                 for name, (step, (lo, hi)) in checks.items():
                     v = np.asarray(getattr(b, name))
                     if v.size == 0:
@@ -185,10 +190,10 @@ def test_walk_function():
 
 def test_overrides_change_only_what_they_name():
     d = degrade.make("realbasicvsr", 4, {"order1": {"noise": {"sigma": [1, 5], "gray_prob": 0}},
-                                         "final": {"video": {"bitrate": ["2e4", 30000]}}})
+                                         "final": {"video": {"bpp": ["2.5", 3]}}})
     c = d.config
     assert c.order1.noise.sigma == (1.0, 5.0) and c.order1.noise.gray_prob == 0.0
-    assert c.final.video.bitrate == (2e4, 3e4)
+    assert c.final.video.bpp == (2.5, 3.0)
     assert c.order1.noise.poisson_scale == REALBASICVSR.order1.noise.poisson_scale
     assert c.order2 == REALBASICVSR.order2
     rng = np.random.default_rng(0)
@@ -196,13 +201,13 @@ def test_overrides_change_only_what_they_name():
         p = d.sample(rng, 2)
         if p.order1.noise.kind == "gaussian":
             assert 1 <= p.order1.noise.sigma[0] <= 5
-        assert not p.order1.noise.gray and 20000 <= p.final.video.bitrate <= 30000
+        assert not p.order1.noise.gray and 2.5 <= p.final.video.bpp <= 3
     # the profile's own defaults are untouched
     assert degrade.make("realbasicvsr", 4).config == REALBASICVSR
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"order3": {}}, "overrides.order3: unknown parameter; allowed here: order1, order2, final"),
+    ({"order3": {}}, "overrides.order3: unknown parameter; allowed here: usm, order1, order2, final"),
     ({"order1": {"noise": {"sigmaa": 1}}}, "overrides.order1.noise.sigmaa: unknown parameter"),
     ({"order1": {"noise": {"sigma": [30, 1]}}}, "overrides.order1.noise.sigma: expected [low, high] with low <= high"),
     ({"order1": {"noise": {"sigma": 3}}}, "overrides.order1.noise.sigma: expected a list"),
@@ -214,7 +219,13 @@ def test_overrides_change_only_what_they_name():
     ({"order1": {"resize": {"direction_probs": [0.5, 0.2, 0.2]}}}, "must sum to 1"),
     ({"order1": {"resize": {"scale": [1.1, 2.0]}}}, "overrides.order1.resize.scale: must contain 1"),
     ({"final": {"video": {"codecs": ["h263"], "codec_probs": [1]}}}, "allowed: libx264, mpeg4"),
-    ({"final": {"video": {"bitrate": ["lots", 1e5]}}}, "overrides.final.video.bitrate[0]: expected a number"),
+    ({"final": {"video": {"bpp": ["lots", 10]}}}, "overrides.final.video.bpp[0]: expected a number"),
+    ({"final": {"video": {"bitrate": [1e4, 1e5]}}}, "overrides.final.video.bitrate: unknown parameter"),
+    ({"order1": {"noise": {"sampler": "quick"}}}, "overrides.order1.noise.sampler: unknown 'quick'; allowed: exact, fast"),
+    ({"order1": {"jpeg": {"codec": "webp"}}}, "overrides.order1.jpeg.codec: unknown 'webp'"),
+    ({"usm": {"kernel": 50}}, "overrides.usm.kernel: must be an odd integer"),
+    ({"order2_scale_from": "hr"}, "order2_scale_from: unknown 'hr'"),
+    ({"order1": {"blur": {"beta_start": "gauss"}}}, "overrides.order1.blur.beta_start: unknown"),
     ({"final": {"jpeg": {"quality": [0, 50]}}}, "overrides.final.jpeg.quality: must lie within [1, 100]"),
     ({"order1": {"blur": {"sigma_step": -1}}}, "overrides.order1.blur.sigma_step: a walk step must be >= 0"),
     ({"order1": {"blur": 3}}, "overrides.order1.blur: expected a mapping"),
@@ -248,7 +259,7 @@ stages:
       order1:
         noise: {sigma: [1, 15], gray_prob: 0.2}
       final:
-        video: {bitrate: [2e4, 1e5], codecs: [libx264], codec_probs: [1]}
+        video: {bpp: [5, 24.4], codecs: [libx264], codec_probs: [1]}
 """
 
 
@@ -260,7 +271,7 @@ def test_pipeline_yaml_overrides_are_validated_at_load():
     syn = s.stages[-1]
     d = degrade.make(syn.profile, syn.scale, syn.overrides)
     assert d.config.order1.noise.sigma == (1.0, 15.0) and d.config.final.video.codecs == ("libx264",)
-    assert d.config.final.video.bitrate == (2e4, 1e5)
+    assert d.config.final.video.bpp == (5.0, 24.4)
     s = spec.parse(copy.deepcopy(tree), ["synthetic.overrides.order2.blur.prob=0.5"])
     assert degrade.make("realbasicvsr", 4, s.stages[-1].overrides).config.order2.blur.prob == 0.5
     with pytest.raises(spec.SpecError, match=r"overrides\.order1\.noise\.sigma: expected \[low, high\]"):

@@ -240,7 +240,7 @@ def _write_outputs(out: str, data: bytes, json_to: str | None, doc: dict) -> Non
 def cmd_degrade(args) -> int:
     import yaml
 
-    from ..degrade import PROFILES, params_from_dict
+    from ..degrade import PROFILES, params_from_dict, resolve_device
     from ..degrade.single import degrade_clip, summary
     from ..media import MediaError
 
@@ -257,10 +257,15 @@ def cmd_degrade(args) -> int:
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
         return fail(f"-o {args.out}: folder {out_dir} does not exist")
-    print(f"degrading {args.input} with profile {args.profile} (seed {args.seed}, x{args.scale})", file=sys.stderr)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        return fail(f"--device: {e}")
+    print(f"degrading {args.input} with profile {args.profile} (seed {args.seed}, x{args.scale}"
+          f"{', on ' + device if device else ''})", file=sys.stderr)
     try:
         data, doc = degrade_clip(args.input, args.profile, seed=args.seed, scale=args.scale, overrides=overrides,
-                                 start=args.start, frames=args.frames)
+                                 start=args.start, frames=args.frames, device=device)
     except ValueError as e:
         return fail(str(e))
     except MediaError as e:
@@ -391,4 +396,7 @@ def register(sub) -> None:
     dg.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="span start (default 0)")
     dg.add_argument("--frames", type=int, default=77, metavar="N", help="frames (default 77, or fewer if shorter)")
     dg.add_argument("--json", metavar="PARAMS", help="write every drawn parameter as JSON here ('-': stdout)")
+    dg.add_argument("--device", default="cpu", metavar="D",
+                    help="where the per-frame maths run: cpu (default; byte-reproducible) or a torch device "
+                         "such as cuda (the same draws, torch's noise generator)")
     dg.set_defaults(func=cmd_degrade)

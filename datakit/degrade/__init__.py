@@ -8,7 +8,9 @@ has it) chain these and store the result losslessly as ``lr.mp4``.
 
 Profiles: ``bicubic`` (the classic BI downscale) and the second-order chains
 ``realesrgan``, ``realbasicvsr``, ``light``, ``heavy`` (see ``profiles.py``), whose
-ranges and probabilities a pipeline can override (``make(..., overrides=...)``).
+ranges, probabilities and conventions a pipeline can override (``make(..., overrides=...)``).
+The chains run on the CPU (NumPy/OpenCV) or, given a torch ``device``, with their
+per-frame maths on that device (``gpu.py``).
 """
 from __future__ import annotations
 
@@ -25,13 +27,15 @@ from .profiles import Heavy, Light, RealBasicVSR, RealESRGAN
 class Degradation(Protocol):
     name: str
 
-    def sample(self, rng: np.random.Generator, num_frames: int) -> Any:
-        """Draw this clip's parameters (a frozen dataclass)."""
+    def sample(self, rng: np.random.Generator, num_frames: int, size: tuple[int, int] | None = None) -> Any:
+        """Draw this clip's parameters (a frozen dataclass) for an LR of ``size`` = (width, height)."""
 
-    def apply(self, frames: np.ndarray, params: Any, size: tuple[int, int] | None = None) -> np.ndarray:
+    def apply(self, frames: np.ndarray, params: Any, size: tuple[int, int] | None = None,
+              timings: dict | None = None, device=None) -> np.ndarray:
         """Degrade ``(T, H, W, 3)`` uint8 frames to ``size`` = (width, height), default input / scale.
 
-        Pure: same input and params, same output.
+        Pure: same input and params, same output (on the CPU; a torch ``device`` runs the
+        per-frame maths there, with its own noise generator).
         """
 
 
@@ -62,10 +66,44 @@ def params_dict(params: Any) -> dict:
     return asdict(params)
 
 
+def resolve_device(device: str | None, num_gpus: float = 0.0) -> str | None:
+    """The device the per-frame maths run on: None (the CPU path) or a torch device name.
+
+    ``device`` "auto" (or None) picks "cuda" when ``num_gpus`` > 0 and a CUDA device is
+    visible, else the CPU; "cpu" forces NumPy/OpenCV; anything else ("cuda", "cuda:1",
+    "mps") is used as given (and must exist).
+    """
+    if device in (None, "auto"):
+        if num_gpus <= 0:
+            return None
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else None
+    if device == "cpu":
+        return None
+    import torch
+
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as e:
+        raise ValueError(f"device {device!r} is not usable here: {str(e).splitlines()[0]}") from None
+    return str(device)
+
+
+def device_record(device: str | None) -> dict:
+    """What the sample json records about where the per-frame maths ran."""
+    if device is None:
+        return {"backend": "numpy"}
+    import torch
+
+    return {"backend": "torch", "device": str(device), "torch": torch.__version__}
+
+
 def params_from_dict(profile: str, data: dict) -> Any:
     """Rebuild drawn parameters from their json form (``params_dict``)."""
     return PROFILES[profile].params_from_dict(data)
 
 
 __all__ = ["Degradation", "PROFILES", "LOSSLESS_PRESET", "make", "params_dict", "params_from_dict", "Bicubic",
+           "resolve_device", "device_record",
            "BicubicParams", "ChainParams", "SecondOrder", "RealESRGAN", "RealBasicVSR", "Light", "Heavy"]

@@ -32,10 +32,12 @@ class Bicubic:
             raise ValueError("overrides: the bicubic profile has no parameters to override")
         self.scale = scale
 
-    def sample(self, rng: np.random.Generator, num_frames: int) -> BicubicParams:
+    def sample(self, rng: np.random.Generator, num_frames: int, size: tuple[int, int] | None = None) -> BicubicParams:
         return BicubicParams(scale=self.scale)
 
-    def apply(self, frames: np.ndarray, params: BicubicParams, size: tuple[int, int] | None = None) -> np.ndarray:
+    def apply(self, frames: np.ndarray, params: BicubicParams, size: tuple[int, int] | None = None,
+              timings: dict | None = None, device=None) -> np.ndarray:
+        """The CPU downscale whatever the device (it costs less than a transfer)."""
         return bicubic_downscale(frames, params.scale, size)
 
     @staticmethod

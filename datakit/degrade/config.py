@@ -17,10 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 
 from .kernels import ALL_FAMILIES, FAMILIES
-from .ops import RESIZE_MODES, VIDEO_CODECS, X264_PRESETS
+from .ops import JPEG_CODECS, NOISE_SAMPLERS, POISSON_UNITS, RESIZE_MODES, VIDEO_CODECS, X264_PRESETS
 
 PI = math.pi
 KERNEL_SIZES = (7, 9, 11, 13, 15, 17, 19, 21)
+#: The reference video-compression setting, in bits per pixel of the LR frame: mmagic's
+#: RealBasicVSR encodes its 64x64 LR training crops at 1 frame per second with an
+#: absolute bit rate in [1e4, 1e5] bit/s, i.e. 1e4 / 4096 to 1e5 / 4096 bits per LR pixel.
+REFERENCE_BPP = (1e4 / 4096, 1e5 / 4096)
 
 
 # ---- validation helpers (messages are "field: what is wrong") --------------------------------
@@ -43,6 +47,10 @@ def _range(name: str, r, lo: float = -math.inf, hi: float = math.inf, positive: 
 
 def _step(name: str, s: float) -> None:
     _check(s >= 0, name, f"a walk step must be >= 0, got {s}")
+
+
+def _one_of(name: str, value: str, allowed) -> None:
+    _check(value in allowed, name, f"unknown {value!r}; allowed: {', '.join(allowed)}")
 
 
 def _choice(name: str, options, probs, allowed, probs_name: str) -> None:
@@ -76,8 +84,14 @@ class BlurConfig:
     betag_step: float = 0.0
     betap_step: float = 0.0
     omega_step: float = 0.0
+    # the shape's start value: "split" = below or above 1 with equal odds (Real-ESRGAN),
+    # "uniform" = uniform over the whole range (mmagic's RealBasicVSR)
+    beta_start: str = "split"
+    # mmagic re-draws each frame's shape uniformly between the walked value and 1
+    beta_redraw: bool = False
 
     def __post_init__(self):
+        _one_of("beta_start", self.beta_start, ("split", "uniform"))
         _prob("prob", self.prob)
         _check(len(self.sizes) > 0 and all(isinstance(s, int) and s >= 3 and s % 2 == 1 for s in self.sizes),
                "sizes", f"kernel sizes must be odd integers >= 3, got {list(self.sizes)}")
@@ -107,6 +121,7 @@ class ResizeConfig:
     modes: tuple[str, ...] = ("area", "bilinear", "bicubic")
     mode_probs: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)
     step: float = 0.0
+    even: bool = False   # floor sizes to even numbers (mmagic's is_size_even)
 
     def __post_init__(self):
         _prob("prob", self.prob)
@@ -128,9 +143,18 @@ class NoiseConfig:
     gray_prob: float = 0.4
     sigma_step: float = 0.0
     poisson_step: float = 0.0
+    # Poisson counts drawn on the image scaled to [0, 1] ("unit", Real-ESRGAN) or to
+    # [0, 255] ("byte", mmagic; the noise is 1/sqrt(255) as strong for the same scale)
+    poisson_units: str = "unit"
+    # "exact": NumPy's Gaussian and Poisson samplers; "fast": a table-driven Gaussian and
+    # a normal approximation of the Poisson counts where they are large (ops.py): the same
+    # distribution (tested against the references' samplers), 3-10x less time at HR size
+    sampler: str = "fast"
 
     def __post_init__(self):
         _prob("prob", self.prob)
+        _one_of("poisson_units", self.poisson_units, POISSON_UNITS)
+        _one_of("sampler", self.sampler, NOISE_SAMPLERS)
         _prob("gaussian_prob", self.gaussian_prob)
         _prob("gray_prob", self.gray_prob)
         _range("sigma", self.sigma, 0.0, 255.0)
@@ -141,36 +165,45 @@ class NoiseConfig:
 
 @dataclass(frozen=True)
 class JpegConfig:
-    """JPEG per frame at a random quality."""
+    """JPEG per frame at a random quality.
+
+    ``codec``: "libjpeg" (OpenCV's encoder and decoder, integer qualities, as mmagic) or
+    "diffjpeg" (the JPEG model Real-ESRGAN trains with: BasicSR's DiffJPEG, continuous
+    qualities, float output).
+    """
     prob: float = 1.0
     quality: tuple[float, float] = (30.0, 95.0)
     step: float = 0.0
+    codec: str = "libjpeg"
 
     def __post_init__(self):
         _prob("prob", self.prob)
+        _one_of("codec", self.codec, JPEG_CODECS)
         _range("quality", self.quality, 1.0, 100.0)
         _step("step", self.step)
 
 
 @dataclass(frozen=True)
 class VideoConfig:
-    """The whole clip through a video codec at a random bit rate.
+    """The whole clip through a video codec at a random bit budget.
 
-    ``bitrate`` is in bits per frame for a frame of the LR target size; a frame of
-    another size (compression before the final resize) gets a budget scaled by its area,
-    so the strength does not depend on the HR resolution. (The reference pipeline
-    encodes at 1 frame per second, so its bit rate is also a budget per frame.)
+    ``bpp`` is the budget in bits per pixel of the LR target frame: every compression
+    step of the chain (also one before the final resize, on larger frames) gets
+    ``bpp * LR width * LR height`` bits per frame, timed at 1 frame per second. That is
+    the reference's setting at any resolution: mmagic gives every compression step of
+    its 64x64-LR crops the same absolute bit rate in [1e4, 1e5] bit/s at 1 frame/s, i.e.
+    ``REFERENCE_BPP`` = [2.44, 24.4] bits per LR pixel.
     """
     prob: float = 0.0
     codecs: tuple[str, ...] = ("libx264", "mpeg4")
     codec_probs: tuple[float, ...] = (2 / 3, 1 / 3)   # RealBasicVSR: libx264, h264 (= libx264), mpeg4
-    bitrate: tuple[float, float] = (1e4, 1e5)
+    bpp: tuple[float, float] = REFERENCE_BPP
     preset: str = "medium"   # libx264 speed preset (the encoder's default, as in the reference)
 
     def __post_init__(self):
         _prob("prob", self.prob)
         _choice("codecs", self.codecs, self.codec_probs, VIDEO_CODECS, "codec_probs")
-        _range("bitrate", self.bitrate, 1e3, 1e9)
+        _range("bpp", self.bpp, 1e-3, 1e3)
         _check(self.preset in X264_PRESETS, "preset", f"unknown {self.preset!r}; allowed: {', '.join(X264_PRESETS)}")
 
 
@@ -204,11 +237,45 @@ class FinalConfig:
 
 
 @dataclass(frozen=True)
+class UsmConfig:
+    """Unsharp masking of the input before it is degraded (the HR target stays as it is).
+
+    Real-ESRGAN (``gt_usm``) and mmagic's RealBasicVSR (``UnsharpMasking``) degrade a
+    sharpened copy of the ground truth: residual = x - G*x with a Gaussian G of
+    ``kernel`` taps (``sigma`` 0: OpenCV's rule, 8.0 at 51 taps); where |residual| >
+    ``threshold`` (8-bit units) a mask is 1; the output blends x + ``weight`` * residual
+    (clamped) and x by the mask blurred with G.
+    """
+    enabled: bool = False
+    kernel: int = 51
+    sigma: float = 0.0
+    weight: float = 0.5
+    threshold: float = 10.0
+
+    def __post_init__(self):
+        _check(isinstance(self.kernel, int) and self.kernel >= 3 and self.kernel % 2 == 1, "kernel",
+               f"must be an odd integer >= 3, got {self.kernel}")
+        _check(self.sigma >= 0, "sigma", f"must be >= 0 (0: from the kernel size), got {self.sigma}")
+        _check(self.weight >= 0, "weight", f"must be >= 0, got {self.weight}")
+        _check(self.threshold >= 0, "threshold", f"must be >= 0, got {self.threshold}")
+
+
+@dataclass(frozen=True)
 class ChainConfig:
-    """First order, second order (run with ``order2.prob``), then the final group."""
+    """Unsharp masking, first order, second order (run with ``order2.prob``), then the final group.
+
+    ``order2_scale_from``: the size order 2's resize scale multiplies: "lr" = the LR
+    target size (Real-ESRGAN) or "current" = the size of the clip's first frame after
+    order 1 (mmagic).
+    """
+    usm: UsmConfig = UsmConfig()
     order1: OrderConfig = OrderConfig()
     order2: OrderConfig = OrderConfig()
     final: FinalConfig = FinalConfig()
+    order2_scale_from: str = "lr"
+
+    def __post_init__(self):
+        _one_of("order2_scale_from", self.order2_scale_from, ("lr", "current"))
 
 
 # ---- overrides ---------------------------------------------------------------------------------
@@ -312,4 +379,5 @@ def build(cls, data):
 
 
 __all__ = ["BlurConfig", "ResizeConfig", "NoiseConfig", "JpegConfig", "VideoConfig", "OrderConfig",
-           "FinalConfig", "ChainConfig", "override", "build", "KERNEL_SIZES", "ALL_FAMILIES"]
+           "FinalConfig", "UsmConfig", "ChainConfig", "override", "build", "KERNEL_SIZES", "ALL_FAMILIES",
+           "REFERENCE_BPP"]

@@ -4,16 +4,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import media
-from . import LOSSLESS_PRESET, make, params_dict
+from . import LOSSLESS_PRESET, device_record, make, params_dict
 
 
 def degrade_clip(uri: str, profile: str = "realbasicvsr", seed: int = 0, scale: int = 4,
-                 overrides: dict | None = None, start: float = 0.0, frames: int | None = None) -> tuple[bytes, dict]:
+                 overrides: dict | None = None, start: float = 0.0, frames: int | None = None,
+                 device: str | None = None) -> tuple[bytes, dict]:
     """Degrade ``frames`` frames (default: all) of a video from ``start`` seconds.
 
     Returns the LR clip as a lossless mp4 and a json-ready document with every drawn
-    parameter. Raises ``ValueError`` for bad arguments and ``media.MediaError`` for
-    unreadable input.
+    parameter. ``device``: None/"cpu", or a torch device for the per-frame maths.
+    Raises ``ValueError`` for bad arguments and ``media.MediaError`` for unreadable input.
     """
     if scale < 1:
         raise ValueError(f"--scale must be at least 1, got {scale}")
@@ -26,12 +27,14 @@ def degrade_clip(uri: str, profile: str = "realbasicvsr", seed: int = 0, scale: 
         raise ValueError(f"--start {start:g}s is past the end of the clip ({info.duration_s:.3g}s)")
     n = min(frames or avail, avail)
     hr = media.read_span(uri, info.start_time + start, n, info.fps)
-    params = deg.sample(np.random.default_rng(seed), n)
-    lr = deg.apply(hr, params)
+    size = (max(1, hr.shape[2] // scale), max(1, hr.shape[1] // scale))
+    params = deg.sample(np.random.default_rng(seed), n, size)
+    lr = deg.apply(hr, params, size, device=device)
     data = media.encode(lr, info.fps, lossless=True, preset=LOSSLESS_PRESET)
     doc = {"input": uri, "profile": profile, "seed": seed, "scale": scale, "overrides": overrides or {},
            "start": start, "fps": info.fps, "frames": n, "hr": [int(hr.shape[2]), int(hr.shape[1])],
-           "lr": [int(lr.shape[2]), int(lr.shape[1])], "params": params_dict(params)}
+           "lr": [int(lr.shape[2]), int(lr.shape[1])], "device": device_record(device),
+           "params": params_dict(params)}
     return data, doc
 
 
@@ -44,9 +47,9 @@ def _blur(b) -> str:
 def _codecs(jpeg, video) -> list[str]:
     out = []
     if jpeg.applied:
-        out.append(f"JPEG q{jpeg.quality[0]}")
+        out.append(f"{'DiffJPEG' if jpeg.codec == 'diffjpeg' else 'JPEG'} q{jpeg.quality[0]:g}")
     if video.applied:
-        out.append(f"{video.codec} {video.bitrate} bit/frame")
+        out.append(f"{video.codec} {video.bpp:.2f} bit/px ({video.bitrate} bit/frame)")
     return out
 
 
@@ -54,7 +57,8 @@ def summary(params) -> str:
     """One line per order: what was drawn (first-frame values), for people reading a terminal."""
     if not hasattr(params, "order1"):
         return f"bicubic x{params.scale}"
-    lines = []
+    lines = [f"unsharp masking: {params.usm.kernel} taps, weight {params.usm.weight:g}, "
+             f"threshold {params.usm.threshold:g}"] if params.usm.applied else []
     for name, o in (("order 1", params.order1), ("order 2", params.order2)):
         if not o.applied:
             lines.append(f"{name}: skipped")

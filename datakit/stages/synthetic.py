@@ -13,9 +13,13 @@ config (``datakit/degrade/config.py``)::
       scale: 4
       overrides:
         order1: {noise: {sigma: [1, 15], gray_prob: 0.2}}
-        final: {video: {bitrate: [2e4, 1e5], codecs: [libx264], codec_probs: [1]}}
+        final: {video: {bpp: [5, 24.4], codecs: [libx264], codec_probs: [1]}}   # bits per LR pixel
 
 or from the command line: ``--set synthetic.overrides.order1.noise.sigma=[1,15]``.
+
+With ``num_gpus`` > 0 (or ``device: cuda``) the per-frame maths (sharpening, blur,
+resize, noise, DiffJPEG) run batched on the GPU with the same parameter draws; libjpeg
+and the video codec stay on the CPU. The json records which backend made the LR.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ class SyntheticConfig(StageConfig):
     profile: Literal[tuple(degrade.PROFILES)] = Field("bicubic", description="degradation profile")  # type: ignore[valid-type]
     scale: int = Field(4, ge=1, le=16, description="HR size / LR size")
     seed: int = Field(0, description="base seed; each clip's seed is derived from it and the clip id")
+    device: str = Field("auto", description="where the per-frame maths run: auto (a CUDA GPU when num_gpus > 0, "
+                                            "else the CPU), cpu, or a torch device such as cuda:0")
     overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="profile parameters to change, nested as the profile's config, "
@@ -65,18 +71,20 @@ class Synthetic(Stage):
 
     def setup(self) -> None:
         self.degradation = degrade.make(self.config.profile, self.config.scale, self.config.overrides)
+        self.device = degrade.resolve_device(self.config.device, self.config.num_gpus)
 
     def process_batch(self, records: list[Record]) -> list[Record]:
         cfg: SyntheticConfig = self.config
         for r in records:
             frames = media.decode(r.media.get("lr.mp4") or r.media["hr.mp4"])
             seed = clip_seed(cfg.seed, r.key)
-            params = self.degradation.sample(np.random.default_rng(seed), frames.shape[0])
-            lr = self.degradation.apply(frames, params, size=lr_size(r.meta, frames, cfg.scale))
+            size = lr_size(r.meta, frames, cfg.scale)
+            params = self.degradation.sample(np.random.default_rng(seed), frames.shape[0], size)
+            lr = self.degradation.apply(frames, params, size=size, device=self.device)
             r.media["lr.mp4"] = media.encode(lr, r.meta["fps"], lossless=True, preset=degrade.LOSSLESS_PRESET)
             r.meta.setdefault("degradations", []).append(
                 {"stage": self.name, "profile": cfg.profile, "seed": seed, "overrides": cfg.overrides,
-                 "params": degrade.params_dict(params)})
+                 "device": degrade.device_record(self.device), "params": degrade.params_dict(params)})
             r.meta["lr"] = {"width": int(lr.shape[2]), "height": int(lr.shape[1]), "frames": int(lr.shape[0]),
                             "codec": "libx264rgb", "lossless": True}
         return records
