@@ -162,8 +162,10 @@ def test_cluster_yaml_commands_and_the_readme_submit_example_work_on_a_fresh_nod
             if cmd.split()[-1] == "stop":
                 cmd += " --help"
             cmd = cmd.replace("--port=6379", f"--port={port}").replace("--dashboard-port=8265", f"--dashboard-port={dash}")
+            # ports of its own: another Ray on this machine (the tests' own) holds the default ones
             cmd = cmd.replace("--dashboard-host=0.0.0.0", "--dashboard-host=127.0.0.1 --node-ip-address=127.0.0.1 "
-                              f"--num-cpus=2 --disable-usage-stats --temp-dir={ray_tmp}")
+                              f"--num-cpus=2 --disable-usage-stats --temp-dir={ray_tmp} "
+                              f"--dashboard-agent-listen-port={_free_port()}")
             r = _launcher_shell(cmd, env, timeout=180)
             assert r.returncode == 0, (cmd, r.stdout[-2000:], r.stderr[-2000:])
         readme = (REPO / "README.md").read_text()
@@ -176,10 +178,11 @@ def test_cluster_yaml_commands_and_the_readme_submit_example_work_on_a_fresh_nod
                   .replace("s3://bucket/raw", str(sample_dir)).replace("s3://bucket/t2v", str(out)))
         assert submit.startswith("ray job submit") and "datakit run" in submit
         job_env = {**_env(), "PATH": f"{Path(RAY).parent}:/usr/bin:/bin"}
-        for _ in range(30):    # the head's job agent comes up a little after `ray start` returns
+        deadline = time.time() + 120
+        while True:            # the head's job agent comes up a little after `ray start` returns
             r = subprocess.run(submit + " --limit 1 -q --set synthetic.profile=bicubic", shell=True, cwd=REPO,
                                env=job_env, capture_output=True, text=True, timeout=400)
-            if "No available agent" not in r.stderr:
+            if "No available agent" not in r.stderr or time.time() > deadline:
                 break
             time.sleep(2)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
