@@ -37,7 +37,7 @@ import json
 
 import pyarrow as pa
 
-from .layout import FORMAT_VERSION
+from .layout import FORMAT_VERSION, REJECTS
 from .settings import OutputSettings
 
 # -------------------------------------------------------------- declared types
@@ -121,6 +121,14 @@ def reject_schema(settings: OutputSettings) -> pa.Schema:
 
 def _metadata(settings: OutputSettings) -> dict[bytes, bytes]:
     return {_META_VERSION: str(FORMAT_VERSION).encode(), _META_SCORES: json.dumps(list(settings.metrics)).encode()}
+
+
+def declared_columns(uri: str) -> pa.Schema:
+    """The columns every manifest (or, under ``rejects/``, every rejects file) has, whatever the
+    pipeline's score names."""
+    if f"/{REJECTS}/" in uri:
+        return REJECT_SCHEMA
+    return manifest_schema(OutputSettings(root="", prefix="", config_hash="", pipeline="", task=""))
 
 
 def format_version_of(schema: pa.Schema) -> int | None:
