@@ -23,11 +23,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import pyarrow.parquet as pq
-
 from .. import __version__, faults, fsio
 from ..records import Record
-from . import layout, schema, tarpack
+from . import layout, parquet, schema, tarpack
 from .settings import OutputSettings
 
 log = logging.getLogger("datakit")
@@ -172,10 +170,7 @@ def _commit(shard: _Shard, name: str, settings: OutputSettings) -> dict[str, int
 
 
 def _write_parquet(uri: str, table) -> None:
-    fs, path = fsio.resolve(uri)
-    tmp = fsio.tmp_name(path)
-    pq.write_table(table, tmp, filesystem=fs)
-    fs.move(tmp, path)
+    fsio.write_atomic(uri, parquet.encode(table))     # temporary name, then rename
 
 
 def fault_point(point: str) -> None:
