@@ -10,8 +10,8 @@ from . import EXIT_FAILED, fail
 def cmd_run(args) -> int:
     from .. import spec as specmod
     from ..ingest import InputError
+    from ..output.errors import OutputError
     from ..runner import PreflightError, run
-    from ..shards import OutputError
 
     overrides = list(args.set or [])
     if args.input:
@@ -38,14 +38,14 @@ def cmd_run(args) -> int:
 
 def _kept(output: str) -> str:
     """What an interrupted run leaves: committed shards stay, a rerun resumes."""
-    from .. import fsio, shards
+    from ..output.reader import open_output
 
     try:
-        uris = shards.manifest_uris(fsio.normalize(output))
-        n = sum(shards.manifest_rows(u) for u in uris)
+        out = open_output(output)
+        n, batches = out.count_samples(), len(out.batches())
     except Exception:  # noqa: BLE001 - the message must not fail
         return "rerun the same command to resume"
-    return f"{n} samples in {len(uris)} complete shards are kept in {output}; rerun the same command to resume"
+    return f"{n} samples in {batches} committed batches are kept in {output}; rerun the same command to resume"
 
 
 def cmd_verify(args) -> int:

@@ -105,6 +105,13 @@ def open_for_run(settings: OutputSettings, spec: dict) -> ResumeState:
     return state
 
 
+def read_done(root: str) -> ResumeState:
+    """What ``root`` holds now (no checks, nothing removed): e.g. after a run, what is still missing."""
+    state = ResumeState(root=fsio.normalize(root))
+    _read_done(state)
+    return state
+
+
 def remove_batch(root: str, name: str) -> None:
     """Un-commit a batch (its manifest first), then delete its tar and rejects."""
     for uri in (layout.manifest_uri(root, name), layout.tar_uri(root, name), layout.rejects_uri(root, name)):
@@ -112,8 +119,7 @@ def remove_batch(root: str, name: str) -> None:
 
 
 def _remove_plan(root: str) -> None:
-    for uri in fsio.list_files(plan_dir(root)):
-        fsio.delete(uri)
+    fsio.delete_tree(plan_dir(root))        # a killed run's plan
 
 
 def _read_done(state: ResumeState) -> None:
