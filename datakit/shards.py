@@ -30,7 +30,8 @@ import webdataset as wds
 
 from . import __version__, fsio
 from .records import Record
-from .spec import FORMAT_VERSION, PipelineSpec
+from .output.layout import FORMAT_VERSION
+from .spec import PipelineSpec
 
 log = logging.getLogger("datakit")
 

@@ -10,8 +10,8 @@ from . import EXIT_FAILED, fail
 def cmd_run(args) -> int:
     from .. import spec as specmod
     from ..ingest import InputError
+    from ..output.errors import OutputError
     from ..runner import PreflightError, run
-    from ..shards import OutputError
 
     overrides = list(args.set or [])
     if args.input:
