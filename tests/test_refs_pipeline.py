@@ -7,8 +7,9 @@ import webdataset as wds
 from PIL import Image
 
 from conftest import REPO
-from datakit import media, runner, shards, spec
+from datakit import media, runner, spec
 from datakit.verify import verify
+from outputs import docs, tars
 
 pytestmark = pytest.mark.slow
 
@@ -17,8 +18,8 @@ def _run(name, inp, out):
     s = spec.load(REPO / "pipelines" / f"{name}.yaml",
                   [f"input={inp}", f"output={out}", "split.max_clips_per_source=1", "shard.max_samples=8"])
     res = runner.run(s, progress=False)
-    rows = [r for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
-    samples = {s["__key__"]: s for s in wds.WebDataset(sorted(str(p) for p in out.glob("*.tar")), shardshuffle=False)}
+    rows = docs(out)
+    samples = {s["__key__"]: s for s in wds.WebDataset(sorted(tars(out)), shardshuffle=False)}
     return res, rows, samples
 
 

@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from conftest import REPO
-from datakit import media, runner, shards, spec, tiny
+from datakit import media, runner, spec, tiny
 from datakit.verify import verify
+from outputs import docs, tars
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("diffusers")
@@ -47,7 +48,7 @@ def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path, ra
     rep = verify(str(tmp_path / "out"))
     assert rep.ok, rep.problems
 
-    rows = [r for u in shards.manifest_uris(str(tmp_path / "out")) for r in shards.read_manifest(u)]
+    rows = docs(tmp_path / "out")
     assert len(rows) == 3
     for r in rows:
         assert r["synthetic_models"] is True
@@ -62,7 +63,7 @@ def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path, ra
 
     import webdataset as wds
 
-    for s in wds.WebDataset(sorted(str(p) for p in (tmp_path / "out").glob("smoke-*.tar")), shardshuffle=False):
+    for s in wds.WebDataset(sorted(tars(tmp_path / "out")), shardshuffle=False):
         doc = json.loads(s["json"])
         assert s["txt"].decode() and doc["synthetic_models"] is True
         assert media.decode(s["lr.mp4"]).shape[0] == doc["num_frames"]
