@@ -53,6 +53,7 @@ def job(spec: Path, inp: Path, out: Path, cpus: int | None, clips: int, address:
     res = run_measured(cmd, cwd=REPO, env=ray_free_env())
     if res["returncode"]:
         raise SystemExit(res["stderr"][-3000:])
+    res["load"] = os.getloadavg()[0]
     from datakit.output.reader import open_output
 
     summary = json.loads((out / "meta" / "summary.json").read_text())
@@ -163,6 +164,7 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=2, help="clips per input")
     ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = ap.parse_args()
+    loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         cpu_spec = cpu_stage_spec(tmp / "cpu_stages.yaml")
@@ -179,6 +181,7 @@ def main() -> None:
         full = job(REPO / "pipelines" / "demo.yaml", scale_in, tmp / "out_full", 2, args.clips)
         memory = {n: plan_memory(tmp / f"plan{n}", n, "plan") for n in args.listed}
         in_memory = {n: plan_memory(tmp / f"mem{n}", n, "list") for n in args.in_memory_listed}
+    loads.append(os.getloadavg()[0])
 
     machine = (f"{platform.machine()}, {psutil.cpu_count()} CPU cores, "
                f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU")
@@ -186,24 +189,26 @@ def main() -> None:
     lines = [
         "## Pipeline: throughput, scaling, driver traffic and memory (`pipelines/demo.yaml`)", "",
         f"Command: `.venv/bin/python bench/bench_pipeline.py` — machine: {machine}, shared with other "
-        "work while it ran, so the runs are short and only rows of one run compare. Inputs are the real "
+        f"work while it ran (1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end, on "
+        f"{psutil.cpu_count()} cores), so the runs are kept short, timings carry that noise, and only rows of "
+        "one run compare. Inputs are the real "
         f"sample clips cycled under distinct names, {args.clips} clips of 17 frames each, HR 128 px high. "
         "Wall times include starting Ray (several seconds).", "",
         "Scaling of the CPU task stages (the demo without its actor-pool stages: probe, caption, split, "
         "extract, synthetic, then the writer), embedded Ray:", "",
-        "| Ray CPUs | inputs | samples | job wall s | clips/s | speed-up vs 1 CPU |",
-        "|---|---|---|---|---|---|",
+        "| Ray CPUs | inputs | samples | job wall s | clips/s | speed-up vs 1 CPU | load avg after |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c, r in scaling.items():
         lines.append(f"| {c} | {args.scaling_inputs} | {r['samples']} | {r['job_s']:.1f} | "
-                     f"{r['samples'] / r['job_s']:.2f} | {base['job_s'] / r['job_s']:.2f}x |")
+                     f"{r['samples'] / r['job_s']:.2f} | {base['job_s'] / r['job_s']:.2f}x | {r['load']:.1f} |")
     one = nodes["1 node x 2 CPUs"]
     lines += ["", "The same job on Ray nodes started with `ray start` on this machine (`--address`), the same "
               "2 CPUs in total; with two nodes the workers of each node write their own batches:", "",
-              "| cluster | samples | job wall s | clips/s | vs 1 node |", "|---|---|---|---|---|"]
+              "| cluster | samples | job wall s | clips/s | vs 1 node | load avg after |", "|---|---|---|---|---|---|"]
     for label, r in nodes.items():
         lines.append(f"| {label} | {r['samples']} | {r['job_s']:.1f} | {r['samples'] / r['job_s']:.2f} | "
-                     f"{one['job_s'] / r['job_s']:.2f}x |")
+                     f"{one['job_s'] / r['job_s']:.2f}x | {r['load']:.1f} |")
     f = full
     lines += ["", f"The whole demo (with the score actor pool and the filter), 2 CPUs: {f['samples']} samples in "
               f"{f['job_s']:.1f} s ({f['samples'] / f['job_s']:.2f} clips/s). Seconds per sample by stage "
