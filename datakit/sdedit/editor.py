@@ -147,7 +147,7 @@ class SDEditor:
             it.out = core.to_uint8(o[0])[:t]
             it.reason = it.error = None
             it.record = {
-                "backend": m.backend, "model_id": m.model_id, "synthetic_model": m.synthetic,
+                "backend": m.backend, "model_id": m.model_id, "synthetic_model": m.synthetic, "device": str(m.device),
                 "steps": p.steps, "k": c.k, "k_range": [self.k1, self.k2],
                 "preset": None if (p.k is not None or p.k_range is not None) else p.preset,
                 "sigma_start": c.info["sigma_start"], "timestep_start": c.info["timestep_start"],
