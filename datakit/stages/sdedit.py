@@ -143,28 +143,30 @@ class SDEdit(Stage):
     def replay(self, record: Record, recorded: dict) -> dict[str, str]:
         """x' again with the recorded k, seed, steps, guidance, shift, negative prompt and base size.
 
-        On a CPU in float32 the result is expected to be bit-identical; on a GPU (or if either
-        run used one, or bf16) the kernels do not promise that: the difference is reported."""
+        The clip was denoised in a batch; transformer calls of another batch size may round
+        differently, so the rebuild runs the same batch make-up (``batch_k``, ``batch_index``), with
+        copies of the clip standing in for the others: each clip's result depends only on its own
+        rows of the batch. On a CPU in float32 that is bit-identical; on a GPU (or if either run
+        used one, or another dtype) the kernels do not promise that: the difference is reported."""
         from ..sdedit import Item, SDEditor, SDEditParams
 
         rec = recorded.get("sdedit")
         if not rec:
             raise ValueError("the sample json has no `sdedit` record")
         editor = SDEditor(self.editor.model, SDEditParams(
-            steps=rec["steps"], k=rec["k"], guidance=rec["guidance"], shift=rec["shift"],
-            negative_prompt=rec.get("negative_prompt", ""), base_area=None, base_width=rec["base"]["width"],
-            base_height=rec["base"]["height"]), memory_budget_gb=self.config.memory_budget_gb)
-        it = Item(frames=media.decode(record.media[self._member(record)]), prompt=record.meta.get("caption") or "",
-                  seed=rec["seed"])
-        editor.run([it])
+            steps=rec["steps"], preset=rec.get("preset"), k_range=None if rec.get("preset") else tuple(rec["k_range"]),
+            guidance=rec["guidance"], shift=rec["shift"], negative_prompt=rec.get("negative_prompt", ""),
+            base_area=None, base_width=rec["base"]["width"], base_height=rec["base"]["height"]),
+            memory_budget_gb=self.config.memory_budget_gb)
+        frames = media.decode(record.media[self._member(record)])
+        ks, at = rec.get("batch_k") or [rec["k"]], rec.get("batch_index", 0)
+        items = [Item(frames=frames, prompt=record.meta.get("caption") or "", seed=rec["seed"], k=k) for k in ks]
+        items[at].k = rec["k"]
+        editor.run(items, max_batch=len(items))
+        it = items[at]
         if it.reason:
             raise RuntimeError(it.error)
         self._store(record, it, editor)
-        # how it was asked for (a preset or a fixed k) and its batch are not what made it
-        for k in ("preset", "k_range", "batch"):
-            if k in rec:
-                record.meta["sdedit"][k] = rec[k]
-        record.meta["degradations"][-1]["profile"] = rec.get("preset") or "custom"
         why = []
         now = str(editor.model.device)
         was = rec.get("device", "cpu" if rec.get("dtype") == "float32" else "a GPU")
@@ -172,8 +174,9 @@ class SDEdit(Stage):
             why.append(f"denoised on {was}, rebuilt on {now}: GPU kernels are not bit-reproducible")
         if rec.get("dtype") != record.meta["sdedit"].get("dtype"):
             why.append(f"made in {rec.get('dtype')}, rebuilt in {record.meta['sdedit'].get('dtype')}")
-        if rec.get("batch", 1) > 1:
-            why.append(f"made in a batch of {rec['batch']} clips, rebuilt alone")
+        if rec.get("batch", 1) != record.meta["sdedit"].get("batch"):
+            why.append(f"made in a batch of {rec.get('batch', 1)} clips, rebuilt in one of "
+                       f"{record.meta['sdedit'].get('batch')}")
         return {"lr.mp4": "; ".join(why)} if why else {}
 
     def _member(self, r: Record) -> str:
