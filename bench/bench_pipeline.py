@@ -46,7 +46,7 @@ def job(spec: Path, inp: Path, out: Path, cpus: int, clips: int) -> dict:
     res = run_measured(cmd, cwd=REPO, env=ray_free_env())
     if res["returncode"]:
         raise SystemExit(res["stderr"][-3000:])
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "meta" / "summary.json").read_text())
     res["samples"] = summary["counts"]["samples"]
     res["job_s"] = summary["runs"][-1]["wall_s"]
     res["stages"] = summary["timings_s"]

@@ -98,6 +98,7 @@ class Sample:
     recorded_sha: dict[str, str]     # from the manifest; empty without one
     config: dict                     # the output's config.json: {"config_hash", "spec", ...}
     where: str = ""                  # where it was read from, for messages
+    unreadable: dict[str, str] = field(default_factory=dict)   # member -> why its stored bytes were refused
 
 
 def sha256(data: bytes) -> str:
@@ -107,13 +108,15 @@ def sha256(data: bytes) -> str:
 # ---------------------------------------------------------------- the rebuild
 
 def reproduce(doc: dict, config: dict, members: dict[str, bytes], recorded_sha: dict[str, str] | None = None,
-              device: str | None = None, source: str | None = None) -> Report:
+              device: str | None = None, source: str | None = None,
+              unreadable: dict[str, str] | None = None) -> Report:
     """Re-make a sample's members from its json ``doc`` and compare them with ``members``.
 
     ``config``: the output's config (``{"config_hash": ..., "spec": {...}}``); ``recorded_sha``:
     the manifest's sha256 per member (default: the given members' own); ``device``: where SDEdit
     and the degradations' per-frame maths run (default: the config's); ``source``: the source
-    video's URI when it moved since the run (default: the json's ``source_uri``).
+    video's URI when it moved since the run (default: the json's ``source_uri``); ``unreadable``:
+    members the reader refused (their stored bytes do not match the manifest), with the reason.
     """
     from . import spec as specmod
 
@@ -173,7 +176,7 @@ def reproduce(doc: dict, config: dict, members: dict[str, bytes], recorded_sha: 
     if "hr.mp4" in why:                 # members made from an HR that may differ may differ too
         for name in rec.media:
             why.setdefault(name, "made from hr.mp4, which may differ")
-    report.members = _compare_members(members, rec.media, recorded_sha or {}, why)
+    report.members = _compare_members(members, rec.media, recorded_sha or {}, why, unreadable or {})
     report.fields = _compare_fields(doc, rec.meta, wrote, inexact)
     return report
 
@@ -203,7 +206,7 @@ def difference(name: str, a: bytes, b: bytes) -> tuple[float | None, float | Non
 
 
 def _compare_members(stored: dict[str, bytes], rebuilt: dict[str, bytes], recorded: dict[str, str],
-                     why: dict[str, str]) -> list[MemberCheck]:
+                     why: dict[str, str], unreadable: dict[str, str]) -> list[MemberCheck]:
     out = []
     names = list(dict.fromkeys([*stored, *recorded, *rebuilt]))
     for name in sorted(names, key=lambda n: (n in INPUT_MEMBERS, n)):
@@ -214,7 +217,7 @@ def _compare_members(stored: dict[str, bytes], rebuilt: dict[str, bytes], record
         b_sha = sha256(b) if b is not None else None
         m = MemberCheck(name, "", r_sha, s_sha, b_sha)
         if s is None and name in recorded:
-            m.status, m.note = "mismatch", "listed in the manifest, absent from the shard"
+            m.status, m.note = "mismatch", unreadable.get(name, "listed in the manifest, absent from the shard")
         elif s_sha != r_sha:
             m.status, m.note = "mismatch", "the stored bytes do not match the manifest's sha256"
         if name in INPUT_MEMBERS:
@@ -229,6 +232,8 @@ def _compare_members(stored: dict[str, bytes], rebuilt: dict[str, bytes], record
             m.status, m.note = "extra", "rebuilt, but the sample has no such member"
         elif not m.status and b_sha == r_sha:
             m.status = "match"
+        elif m.status and b_sha == r_sha:
+            m.note += "; the rebuilt bytes match the manifest (the sample can be restored from its json)"
         else:
             if not m.status:
                 m.status = "differs" if name in why else "mismatch"
@@ -288,71 +293,47 @@ def _members_of(tar_bytes: bytes, key: str) -> dict[str, bytes]:
 
 
 def _config_near(root: str) -> dict | None:
-    for uri in (fsio.join(root, "config.json"), fsio.join(root, "meta", "config.json")):
-        if fsio.exists(uri):
-            return json.loads(fsio.read_text(uri))
-    return None
+    """The config of the output root ``root``, if it is one."""
+    from .output import layout
+
+    uri = layout.config_uri(root)
+    if not fsio.exists(uri):
+        return None
+    try:
+        return json.loads(fsio.read_text(uri))
+    except ValueError as e:
+        raise ReproduceError(f"{uri} is not valid JSON: {e}") from None
 
 
 def find_sample(output: str, key: str) -> Sample:
-    """The sample ``key`` of the output root ``output``: its json, members, manifest checksums and config.
+    """The sample ``key`` of the output root ``output``: its json, members, manifest checksums and config,
+    read through the format's one reader (``datakit.output.reader``). A member whose stored bytes no
+    longer match the manifest is left out of ``members`` and named in ``unreadable`` with the reason."""
+    from .output import reader
+    from .output.errors import CorruptFile, OutputError
 
-    The one place that knows where an output keeps its samples (format 1: manifests and tars
-    at the root; format 2: ``manifests/`` and ``shards/``, ``meta/config.json``)."""
-    import pyarrow.parquet as pq
-
-    root = fsio.normalize(output)
-    if not fsio.is_dir(root):
-        raise ReproduceError(f"{output} is not a directory (give an output root, or a sample json)")
-    config = _config_near(root)
-    if config is None:
-        raise ReproduceError(f"{output} has no config.json: is it a datakit output root?")
-    places = [(root, root)]
-    if fsio.is_dir(fsio.join(root, "manifests")):
-        places.append((fsio.join(root, "manifests"), fsio.join(root, "shards")))
-    seen = 0
-    for man_dir, tar_dir in places:
-        for uri in sorted(fsio.list_files(man_dir, recursive=False)):
-            if not uri.endswith(".parquet") or uri.rsplit("/", 1)[-1] == "rejects.parquet":
-                continue
-            fs, path = fsio.resolve(uri)
-            table = pq.read_table(path, filesystem=fs)
-            if "key" not in table.column_names or "members" not in table.column_names:
-                continue
-            keys = table.column("key").to_pylist()
-            seen += len(keys)
-            if key not in keys:
-                continue
-            row = table.slice(keys.index(key), 1).to_pylist()[0]
-            name = uri.rsplit("/", 1)[-1][: -len(".parquet")]
-            tar = fsio.join(tar_dir, name + ".tar")
-            if not fsio.exists(tar):
-                raise ReproduceError(f"{key} is listed in {uri} but its shard {tar} is missing")
-            members = _members_of(fsio.read_bytes(tar), key)
-            if "json" not in members:
-                raise ReproduceError(f"{key}: shard {tar} has no json member for it")
-            return Sample(doc=json.loads(members["json"]), members=members,
-                          recorded_sha={m["name"]: m["sha256"] for m in row["members"]}, config=config, where=tar)
-    rejected = _rejected(root, key)
-    if rejected:
-        raise ReproduceError(f"{key} was rejected at stage {rejected}: a rejected clip has no members to rebuild")
-    raise ReproduceError(f"no sample {key} in {output} ({seen} samples): the keys are in the manifests' `key` "
-                         "column (`datakit inspect` lists them)")
-
-
-def _rejected(root: str, key: str) -> str | None:
-    import pyarrow.parquet as pq
-
-    files = [fsio.join(root, "rejects.parquet")] if fsio.exists(fsio.join(root, "rejects.parquet")) else \
-        [u for u in fsio.list_files(fsio.join(root, "rejects"), recursive=False) if u.endswith(".parquet")] \
-        if fsio.is_dir(fsio.join(root, "rejects")) else []
-    for uri in files:
-        fs, path = fsio.resolve(uri)
-        t = pq.read_table(path, filesystem=fs, columns=["key", "stage", "reason"]).to_pylist()
-        for r in t:
-            if r["key"] == key:
-                return f"{r['stage']} ({r['reason']})"
-    return None
+    try:
+        out = reader.open_output(output)
+        row = next((r for r in out.manifest_rows(["key", "shard", "members", "json"]) if r["key"] == key), None)
+        if row is None:
+            rejected = next((r for r in out.reject_rows(["key", "stage", "reason"]) if r["key"] == key), None)
+            if rejected:
+                raise ReproduceError(f"{key} was rejected at stage {rejected['stage']} ({rejected['reason']}): "
+                                     "a rejected clip has no members to rebuild")
+            raise ReproduceError(f"no sample {key} in {output} ({out.count_samples()} samples): the keys are in "
+                                 "the manifests' `key` column (`datakit inspect` lists them)")
+        doc = reader.sample_doc(row)
+        tar = out.tar_uri(row["shard"])
+        members, unreadable = {}, {}
+        for m in row["members"]:
+            try:
+                members.update(reader.read_ranges(tar, key, [m]))
+            except CorruptFile as e:
+                unreadable[m["name"]] = e.reason
+    except OutputError as e:
+        raise ReproduceError(str(e)) from None
+    return Sample(doc=doc, members=members, recorded_sha={m["name"]: m["sha256"] for m in row["members"]},
+                  config=out.config, where=tar, unreadable=unreadable)
 
 
 def load_config(path: str) -> dict:
@@ -379,8 +360,8 @@ def load_config(path: str) -> dict:
 def load_sample(target: str, key: str | None = None, members_from: str | None = None,
                 config: str | None = None) -> Sample:
     """A sample from a json file (members in ``members_from``: a folder or a tar; default: the
-    json's folder) or from a tar with ``key``. The config is ``config`` or the nearest
-    ``config.json`` (or ``meta/config.json``) in the folders above."""
+    json's folder) or from a tar with ``key``. The config is ``config`` or that of the nearest
+    output root above (``meta/config.json``)."""
     if not fsio.exists(target):
         raise ReproduceError(f"{target} not found")
     if target.endswith(".tar"):

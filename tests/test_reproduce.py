@@ -1,21 +1,25 @@
 """`datakit reproduce` on real demo outputs: every member re-made from its json, bit for bit."""
-import io
 import json
 import shutil
 import tarfile
 
 import pytest
 import yaml
-from conftest import REPO
 
-from datakit import cli, media, runner, shards, spec, tiny
+from conftest import REPO
+from datakit import cli, media, runner, spec, tiny
 from datakit.reproduce import find_sample, reproduce
+from outputs import docs
 
 pytestmark = pytest.mark.slow
 
 
 def _rows(out):
-    return [r for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
+    return docs(out)
+
+
+def _tar(out, row):
+    return out / "shards" / f"{row['shard']}.tar"
 
 
 @pytest.fixture(scope="module")
@@ -82,29 +86,24 @@ def test_demo_samples_rebuild_bit_for_bit(demo_out, capsys):
 
 def test_sample_json_with_members_from_a_folder_or_the_shard(demo_out, tmp_path, capsys):
     row = _rows(demo_out)[0]
-    key, tar = row["key"], demo_out / f"{row['shard']}.tar"
+    key, tar = row["key"], _tar(demo_out, row)
     with tarfile.open(tar) as tf:
         tf.extractall(tmp_path / "unpacked", filter="data")
     js = tmp_path / "unpacked" / f"{key}.json"
-    code, out, err = _cli(capsys, js, "--config", demo_out / "config.json")
+    code, out, err = _cli(capsys, js, "--config", demo_out / "meta" / "config.json")
     assert code == 0 and "OK: 2 of 2" in out, err
-    code, out, err = _cli(capsys, tar, key)                       # config.json found beside the shard
+    code, out, err = _cli(capsys, tar, key)                       # the output's config found above the shard
     assert code == 0 and "OK: 2 of 2" in out, err
     code, out, err = _cli(capsys, js)                              # no config anywhere above
     assert code == 2 and err.count("\n") == 1 and "--config" in err
 
 
-def _repack(tar, key, name, data):
-    """The shard with one member of one sample replaced (the manifest left as it was)."""
-    buf = io.BytesIO()
-    with tarfile.open(tar) as src, tarfile.open(fileobj=buf, mode="w") as dst:
-        for info in src:
-            body = src.extractfile(info).read()
-            if info.name == f"{key}.{name}":
-                body = data
-                info.size = len(body)
-            dst.addfile(info, io.BytesIO(body))
-    tar.write_bytes(buf.getvalue())
+def _flip_byte(tar, row, name):
+    """One byte of a member's data flipped in place (offsets from the manifest; the manifest unchanged)."""
+    m = next(m for m in row["members"] if m["name"] == name)
+    data = bytearray(tar.read_bytes())
+    data[m["offset"] + m["size"] // 2] ^= 0xFF
+    tar.write_bytes(bytes(data))
 
 
 def _nudged_lr(lr_bytes):
@@ -118,28 +117,30 @@ def test_a_tampered_member_is_a_mismatch_with_exit_1(demo_out, tmp_path, capsys)
     out = tmp_path / "out"
     shutil.copytree(demo_out, out)
     row = _rows(out)[0]
-    key, tar = row["key"], out / f"{row['shard']}.tar"
-    s = find_sample(str(out), key)
-    _repack(tar, key, "lr.mp4", _nudged_lr(s.members["lr.mp4"]))
+    key, tar = row["key"], _tar(out, row)
+    _flip_byte(tar, row, "lr.mp4")
     code, text, _ = _cli(capsys, out, key)
     assert code == 1 and "FAIL: 1 of 2" in text
     line = next(x for x in text.splitlines() if " lr.mp4 " in x)
-    assert line.split()[0] == "mismatch" and "do not match the manifest" in line and "max 1 " in line
+    # the stored member is refused; the rebuild still equals what the manifest recorded
+    assert line.split()[0] == "mismatch" and "does not match its manifest's sha256" in line
+    assert "the rebuilt bytes match the manifest" in line
     # without a manifest (a json and a folder of members), the rebuild itself finds the change
     folder = tmp_path / "members"
     folder.mkdir()
-    s = find_sample(str(out), key)
-    for name, data in s.members.items():
+    s = find_sample(str(demo_out), key)
+    members = {**s.members, "lr.mp4": _nudged_lr(s.members["lr.mp4"])}
+    for name, data in members.items():
         (folder / f"{key}.{name}").write_bytes(data)
-    code, text, _ = _cli(capsys, folder / f"{key}.json", "--config", out / "config.json")
-    assert code == 1
-    rep = reproduce(s.doc, s.config, s.members)
+    code, text, _ = _cli(capsys, folder / f"{key}.json", "--config", out / "meta" / "config.json")
+    assert code == 1 and "max 1 " in text
+    rep = reproduce(s.doc, s.config, members)
     lr = next(m for m in rep.members if m.name == "lr.mp4")
     assert lr.status == "mismatch" and lr.max_abs == 1 and 0 < lr.mean_abs < 1e-3 and lr.stored != lr.rebuilt
     assert next(m for m in rep.members if m.name == "hr.mp4").status == "match"
 
 
-def test_unknown_or_rejected_key_is_one_line_exit_2(demo_out, capsys):
+def test_unknown_key_or_missing_target_is_one_line_exit_2(demo_out, capsys):
     code, out, err = _cli(capsys, demo_out, "0123456789abcdef0123456789abcdef")
     assert code == 2 and not out and err.count("\n") == 1
     assert err.startswith("datakit: error: no sample 0123456789abcdef0123456789abcdef in ")
@@ -188,7 +189,7 @@ def test_sdedit_made_on_a_gpu_reports_the_difference(sdedit_out, tmp_path, capsy
     lr = next(m for m in rep.members if m.name == "lr.mp4")
     assert lr.status == "differs" and lr.max_abs == 1 and "cuda:0" in lr.note and rep.ok() and not rep.ok(strict=True)
     assert {f.name: f.status for f in rep.fields}["sdedit"] == "differs"       # device: cuda:0 -> cpu
-    cfg = sdedit_out / "config.json"
+    cfg = sdedit_out / "meta" / "config.json"
     code, out, _ = _cli(capsys, folder / f"{key}.json", "--config", cfg)
     assert code == 0 and "differs" in out and "max 1 " in out
     code, _, _ = _cli(capsys, folder / f"{key}.json", "--config", cfg, "--strict")

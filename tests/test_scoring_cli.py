@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
+
+from output_fixture import make_output
 
 from datakit import cli
 from datakit.samples import sample_paths
@@ -85,10 +88,21 @@ def test_models_tiny_help_prints_its_usage_once(capsys):
 
 def test_refilter_verb(capsys, tmp_path):
     code, _, err = run(capsys, "refilter", str(tmp_path / "none"), "offline")
-    assert code == 2 and "not a datakit output directory" in err
-    (tmp_path / "out").mkdir()
-    code, out, _ = run(capsys, "refilter", str(tmp_path / "out"), "paper", "--json")
-    assert code == 0 and json.loads(out)["samples"] == 0
+    assert code == 2 and "no such folder" in err
+    (tmp_path / "plain").mkdir()
+    code, _, err = run(capsys, "refilter", str(tmp_path / "plain"), "paper")
+    assert code == 2 and "not a datakit output" in err and err.count("\n") == 1
+    make_output(tmp_path / "out")              # kept sharpness 10, 20, 30; filter rejects 1 and 2
+    prof = tmp_path / "soft.yaml"
+    prof.write_text("name: soft\nscore: {metrics: [sharpness]}\nrules:\n  - {name: soft, metric: sharpness, min: 15}\n")
+    code, out, _ = run(capsys, "refilter", str(tmp_path / "out"), str(prof), "--json")
+    res = json.loads(out)
+    assert code == 0 and (res["samples"], res["kept"], res["by_reason"], res["rescued"]) == (3, 2, {"soft": 1}, 0)
+    keep = pq.read_table(res["keep_list"]).to_pylist()
+    assert {r["key"]: r["kept"] for r in keep} == {"k1": False, "k2": True, "k4": True}
+    prof.write_text("name: loose\nscore: {metrics: [sharpness]}\nrules:\n  - {name: soft, metric: sharpness, min: 0.5}\n")
+    code, out, _ = run(capsys, "refilter", str(tmp_path / "out"), str(prof), "--json")
+    assert code == 0 and json.loads(out)["rescued"] == 2                 # both filter rejects would pass
     code, _, err = run(capsys, "refilter", str(tmp_path / "out"), "nope")
     assert code == 2 and "not found" in err
 

@@ -10,8 +10,8 @@ from . import EXIT_FAILED, fail
 def cmd_run(args) -> int:
     from .. import spec as specmod
     from ..ingest import InputError
+    from ..output.errors import OutputError
     from ..runner import PreflightError, run
-    from ..shards import OutputError
 
     overrides = list(args.set or [])
     if args.input:
@@ -37,32 +37,49 @@ def cmd_run(args) -> int:
     return 0
 
 def _kept(output: str) -> str:
-    """What an interrupted run leaves: committed shards stay, a rerun resumes."""
-    from .. import fsio, shards
+    """What an interrupted run leaves: committed batches stay, a rerun resumes."""
+    from ..output.reader import open_output
 
     try:
-        uris = shards.manifest_uris(fsio.normalize(output))
-        n = sum(shards.manifest_rows(u) for u in uris)
+        out = open_output(output)
+        n, batches = out.count_samples(), len(out.batches())
     except Exception:  # noqa: BLE001 - the message must not fail
         return "rerun the same command to resume"
-    return f"{n} samples in {len(uris)} complete shards are kept in {output}; rerun the same command to resume"
+    return f"{n} samples in {batches} committed batches are kept in {output}; rerun the same command to resume"
+
+
+def _open(output: str):
+    """(the output, None) or (None, exit code after a one-line error) — before any progress bar."""
+    from ..output.errors import OutputError
+    from ..output.reader import open_output
+
+    try:
+        return open_output(output), None
+    except OutputError as e:
+        return None, fail(str(e))
 
 
 def cmd_verify(args) -> int:
+    from ..output.errors import OutputError
     from ..verify import verify
 
-    if args.quiet:
-        rep = verify(args.output, decode=not args.no_decode)
-    else:
-        from tqdm import tqdm
+    out, code = _open(args.output)
+    if out is None:
+        return code
+    try:
+        if args.quiet:
+            rep = verify(out, decode=not args.no_decode)
+        else:
+            from tqdm import tqdm
 
-        bar = tqdm(desc="verify", unit="shard", file=sys.stderr)
-        rep = verify(args.output, decode=not args.no_decode, on_shard=lambda name: bar.update(1))
-        bar.close()
+            with tqdm(desc="verify", unit="batch", file=sys.stderr, total=len(out.batches())) as bar:
+                rep = verify(out, decode=not args.no_decode, on_shard=lambda name: bar.update(1))
+    except OutputError as e:
+        return fail(str(e))
     for p in rep.problems:
         print(f"FAIL {p}")
     status = "OK" if rep.ok else f"{len(rep.problems)} problems"
-    print(f"{status}: {rep.shards} shards, {rep.samples} samples, {rep.members} members checked")
+    print(f"{status}: {rep.shards} batches, {rep.samples} samples, {rep.members} members checked")
     return 0 if rep.ok else EXIT_FAILED
 
 def _print_stats(s: dict) -> None:
@@ -83,17 +100,26 @@ def _print_stats(s: dict) -> None:
         for name, t in s["timings_s"].items():
             print(f"  {name:<10} {t['mean_per_sample']:>8.3f}   (total {t['total']:.1f})")
     if s["quantiles"]:
-        print("\nquantiles               min      p05      p50      p95      max")
-        for name, q in s["quantiles"].items():
-            if q:
-                print(f"  {name:<20} " + " ".join(f"{q[k]:>8.3g}" for k in ("min", "p05", "p50", "p95", "max")))
+        print("\nquantiles                verdict     count      min      p05      p50      p95      max")
+        for name, by in s["quantiles"].items():
+            label = name
+            for verdict, q in by.items():
+                if q:
+                    print(f"  {label:<22} {verdict:<9} {q['count']:>6} "
+                          + " ".join(f"{q[k]:>8.3g}" for k in ("min", "p05", "p50", "p95", "max")))
+                    label = ""
 
 def cmd_stats(args) -> int:
-    from .. import fsio, summary
+    from .. import summary
+    from ..output.errors import OutputError
 
-    if not fsio.is_dir(args.output):
-        return fail(f"{args.output} is not a datakit output directory")
-    s = summary.build(args.output)
+    out, code = _open(args.output)
+    if out is None:
+        return code
+    try:
+        s = summary.build(out)
+    except OutputError as e:
+        return fail(str(e))
     if args.json:
         print(json.dumps(s, indent=2))
     else:
@@ -101,39 +127,47 @@ def cmd_stats(args) -> int:
     return 0
 
 def cmd_inspect(args) -> int:
-    from .. import fsio
+    from ..output.errors import OutputError
     from ..report import ReportOptions, WhereError, build_site, compile_where
 
-    if not fsio.is_dir(args.output):
-        return fail(f"{args.output} is not a datakit output directory")
+    out, code = _open(args.output)
+    if out is None:
+        return code
     if args.where:
         try:
             compile_where(args.where)
         except WhereError as e:
             return fail(str(e))
     opts = ReportOptions(samples=args.samples, task=args.task, where=args.where)
-    if args.quiet:
-        res = build_site(args.output, args.html, opts)
-    else:
-        from tqdm import tqdm
+    try:
+        if args.quiet:
+            res = build_site(out.root, args.html, opts)
+        else:
+            from tqdm import tqdm
 
-        bar = tqdm(desc="inspect", unit="sample", file=sys.stderr)
-        res = build_site(args.output, args.html, opts, on_sample=lambda key: bar.update(1))
-        bar.close()
+            with tqdm(desc="inspect", unit="sample", file=sys.stderr) as bar:
+                res = build_site(out.root, args.html, opts, on_sample=lambda key: bar.update(1))
+    except OutputError as e:
+        return fail(str(e))
     print(f"wrote {res['samples']} sample pages and {res['rejects']} rejects to {res['dir']}/index.html")
     return 0
 
 def cmd_refilter(args) -> int:
-    from .. import fsio
+    from ..output.errors import OutputError
+    from ..refilter import refilter
     from ..scoring import profiles
 
-    if not fsio.is_dir(args.output):
-        return fail(f"{args.output} is not a datakit output directory")
+    out, code = _open(args.output)
+    if out is None:
+        return code
     try:
         prof = profiles.load(args.profile)
     except profiles.ProfileError as e:
         return fail(str(e))
-    res = profiles.refilter(args.output, prof, args.keep_list)
+    try:
+        res = refilter(out, prof, args.keep_list)
+    except OutputError as e:
+        return fail(str(e))
     if args.json:
         print(json.dumps(res.__dict__, indent=2))
         return 0

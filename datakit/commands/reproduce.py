@@ -47,7 +47,7 @@ def cmd_reproduce(args) -> int:
             sample = load_sample(args.target, args.key, args.members, args.config)
         with status(f"rebuilding {sample.doc.get('key')}", quiet=args.json):
             rep = reproduce(sample.doc, sample.config, sample.members, sample.recorded_sha,
-                            device=args.device, source=args.source)
+                            device=args.device, source=args.source, unreadable=sample.unreadable)
     except ReproduceError as e:
         return fail(str(e))
     if args.json:
@@ -73,7 +73,7 @@ def register(sub) -> None:
                    help="with a sample json: its members (a folder of KEY.NAME files or a tar; default: the json's folder)")
     r.add_argument("--config", metavar="FILE",
                    help="with a sample json or tar: the output's config.json or the pipeline YAML "
-                        "(default: the nearest config.json above it)")
+                        "(default: meta/config.json of the output root above it)")
     r.add_argument("--source", metavar="URI", help="the source video, if it moved since the run")
     r.add_argument("--device", metavar="DEV", help="where SDEdit and the degradations' per-frame maths run "
                                                    "(cpu, cuda, cuda:1; default: as the config says)")

@@ -6,7 +6,7 @@ so ``config.json`` records the exact thresholds a corpus was built with. Every c
 (the default) a failing clip becomes a reject whose reason is the first failing rule's name
 and whose detail says which score missed which threshold. ``action: tag`` keeps every clip,
 so another profile can later be applied to the output without rebuilding it
-(``datakit.scoring.profiles.refilter``).
+(``datakit.refilter``).
 """
 from __future__ import annotations
 
