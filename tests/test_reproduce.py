@@ -8,7 +8,7 @@ import yaml
 
 from conftest import REPO
 from datakit import cli, media, runner, spec, tiny
-from datakit.reproduce import find_sample, reproduce
+from datakit.reproduce import ReproduceError, find_sample, reproduce
 from outputs import docs
 
 pytestmark = pytest.mark.slow
@@ -194,3 +194,15 @@ def test_sdedit_made_on_a_gpu_reports_the_difference(sdedit_out, tmp_path, capsy
     assert code == 0 and "differs" in out and "max 1 " in out
     code, _, _ = _cli(capsys, folder / f"{key}.json", "--config", cfg, "--strict")
     assert code == 1
+
+
+def test_a_moved_source_is_named_and_found_again_with_source(demo_out, tmp_path):
+    row = _rows(demo_out)[0]
+    s = find_sample(str(demo_out), row["key"])
+    moved = tmp_path / "moved.mp4"
+    shutil.copy(row["source_uri"], moved)
+    doc = {**s.doc, "source_uri": str(tmp_path / "gone.mp4")}
+    with pytest.raises(ReproduceError, match=r"extract: cannot re-read .*gone\.mp4.*--source"):
+        reproduce(doc, s.config, s.members, s.recorded_sha)
+    rep = reproduce(doc, s.config, s.members, s.recorded_sha, source=str(moved))
+    assert rep.ok(strict=True) and {m.name: m.status for m in rep.members}["hr.mp4"] == "match"
