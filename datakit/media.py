@@ -210,6 +210,11 @@ def read_span(
     return np.stack(out)
 
 
+#: Encoder threads of lossless members (``lr.mp4``, ``mask.mp4``): x264 cuts each frame into one
+#: slice per thread, so the bytes depend on the count; FFmpeg's default follows the core count.
+LOSSLESS_THREADS = 4
+
+
 def encode(
     frames: np.ndarray,
     fps: float,
@@ -226,7 +231,8 @@ def encode(
 
     ``lossless=True`` stores RGB exactly (libx264rgb, qp 0): decoding gives back the
     input bytes, so a stored LR adds no artifacts of its own. ``threads`` fixes the
-    encoder's thread count (the default, 0, lets FFmpeg pick from the core count);
+    encoder's thread count (the default lets FFmpeg pick from the core count; lossless
+    encodes default to ``LOSSLESS_THREADS``, so their bytes do not depend on the machine);
     ``options`` adds encoder options (e.g. ``{"x264-params": "mbtree=0"}``).
     """
     frames = np.asarray(frames)
@@ -239,6 +245,7 @@ def encode(
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(buf, mode="w", format="mp4") as out:
         if lossless:
+            threads = LOSSLESS_THREADS if threads is None else threads
             stream = out.add_stream("libx264rgb", rate=rate)
             stream.pix_fmt = "rgb24"
             stream.options = {"qp": "0", "preset": preset}
