@@ -24,7 +24,7 @@ def _not_outputs(tmp_path):
     (tmp_path / "plain" / "clip.mp4").write_bytes(b"x")
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "config.json").write_text('{"format_version": 1}')
-    return {"missing": "no such folder", "afile": "is a file", "plain": "not a datakit output",
+    return {"missing": "no such folder", "afile": "it is a file", "plain": "not a datakit output",
             "old": "older datakit"}
 
 

@@ -73,7 +73,7 @@ def test_not_an_output_says_so_in_one_line(tmp_path, case):
         reader.open_output(str(root))
     msg = str(e.value)
     assert "\n" not in msg and str(root) in msg
-    want = {"missing": "no such folder", "file": "is a file", "plain": "not a datakit output",
+    want = {"missing": "no such folder", "file": "it is a file", "plain": "not a datakit output",
             "v1": "older datakit", "v3": "format 3", "badjson": "meta/config.json: not valid JSON"}[case]
     assert want in msg
 

@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -21,7 +20,9 @@ from PIL import Image
 from badinputs import make_bad_inputs
 from conftest import REPO
 from conftest import pattern_frames
-from datakit import media, runner, shards, spec, summary
+from datakit import media, runner, spec, summary
+from datakit.output import reader, writer
+from datakit.records import Record
 from datakit.report import build_site, compile_where
 from datakit.report import charts, data, fmt, pages, params, site as sitemod
 from datakit.report.where import WhereError
@@ -133,10 +134,11 @@ def report_output(sample_dir, tmp_path_factory, ray_session):
     s = spec.load(REPO / "pipelines" / "demo.yaml", [f"input={inp}", f"output={out}", "split.max_clips_per_source=2"])
     runner.run(s, progress=False)
     # one reject row whose every text field is markup, as a writer could store it
-    evil = {**EVIL_REJECT, "source_id": "evil", "source_clips": 1, "start_frame": 0, "end_frame": 17,
-            "stage": "filter", "json": json.dumps({"caption": EVIL, "scores": {"sharpness": 5.0}, "fps": 24.0})}
-    pq.write_table(pa.Table.from_pylist([evil], schema=shards.REJECT_SCHEMA), out / "rejects" / "part-000999.parquet")
-    shards.consolidate_rejects(str(out))
+    evil = Record(key=EVIL_REJECT["key"], meta={
+        "source_uri": EVIL_REJECT["source_uri"], "source_id": "evil", "source_clips": 1, "start_frame": 0,
+        "end_frame": 17, "caption": EVIL, "scores": {"sharpness": 5.0}, "fps": 24.0})
+    evil.rejected("filter", EVIL_REJECT["reason"], EVIL_REJECT["detail"])
+    writer.write_batch([evil], runner.output_settings(s))
     site = base / "site"
     res = build_site(str(out), site)
     return out, site, res
@@ -146,9 +148,9 @@ def test_report_rows_come_from_the_output(report_output):
     out, site, res = report_output
     view = data.open_output(str(out))
     kept, rejected = list(data.iter_kept(view)), list(data.iter_rejected(view))
-    manifest_rows = [r for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
+    manifest_rows = list(reader.open_output(str(out)).manifest_rows(["key"]))
     assert [c.key for c in kept] == [r["key"] for r in manifest_rows]
-    assert len(rejected) == len(pq.read_table(out / "rejects.parquet")) == res["rejects"]
+    assert len(rejected) == len(pq.read_table(out / "rejects")) == res["rejects"]
     filtered = [c for c in rejected if c.stage == "filter"]
     assert filtered and all(c.scores for c in filtered)              # rejected clips keep their scores
     assert {r.name for r in view.rules} >= {"low_detail", "static", "shaky"}
@@ -165,8 +167,8 @@ def test_report_rows_come_from_the_output(report_output):
 
 def test_index_counts_and_stats_agree_with_manifests(report_output):
     out, site, _ = report_output
-    rows = [r for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
-    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    rows = list(reader.open_output(str(out)).sample_rows())
+    rejects = pq.read_table(out / "rejects").to_pylist()
     s = summary.build(str(out))
     assert s["counts"]["samples"] == len(rows)
     assert s["counts"]["rejects"] == len(rejects) >= 6

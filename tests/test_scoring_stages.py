@@ -8,7 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO
-from datakit import media, runner, shards, spec
+from datakit import media, runner, spec
+from datakit.output import reader, resume, writer
+from datakit.refilter import refilter
 from datakit.records import Record, clip_id
 from datakit.samples import sample_paths
 from datakit.scoring import METRICS, SCORE_KEYS, profiles
@@ -153,33 +155,35 @@ def test_refilter_changes_the_selection_without_scoring(tmp_path, monkeypatch):
     out = tmp_path / "out"
     sp = spec.parse(_tree(out, {"stage": "score", "profile": "offline"},
                           {"stage": "filter", "profile": "offline", "action": "tag"}))
-    writer = shards.ShardWriter(sp, shards.open_output(sp))
+    settings = runner.output_settings(sp)
+    resume.open_for_run(settings, sp.model_dump(mode="json"))
+    records = []
     rng = np.random.default_rng(0)
     good = dict(brightness=0.4, dark_fraction=0.0, bright_fraction=0.0, black_frames=0.0, frozen_frames=0.0,
                 motion=1.0, piqe=40.0, niqe=5.0)
     for i in range(6):
         meta = {"source_uri": f"v{i}.mp4", "source_id": f"s{i}", "source_clips": 1, "start_frame": 0, "end_frame": 9,
                 "scores": {**good, "sharpness": float(50 + 100 * i + rng.random())}}
-        writer.add(Record(f"k{i}", meta, {"hr.mp4": b"x"}))
+        records.append(Record(f"k{i}", meta, {"hr.mp4": b"x"}))
     rejected = Record("k9", {"source_uri": "v9.mp4", "source_id": "s9", "source_clips": 1,
                              "scores": {**good, "sharpness": 250.0}})
-    writer.add(rejected.rejected("filter", "low_detail", "test"))
-    writer.close()
+    records.append(rejected.rejected("filter", "low_detail", "test"))
+    writer.write_batch(records, settings)
 
     def no_scoring(*a, **k):
         raise AssertionError("refilter must not score")
 
     monkeypatch.setattr(datakit.scoring.ClipScorer, "__post_init__", no_scoring)
-    a = profiles.refilter(str(out), profiles.load("offline"))
+    a = refilter(str(out), profiles.load("offline"))
     strict = tmp_path / "strict.yaml"
     strict.write_text((REPO / "filters" / "offline.yaml").read_text()
                       .replace("name: offline", "name: strict").replace("min: 90", "min: 300"))
-    b = profiles.refilter(str(out), profiles.load(str(strict)), str(tmp_path / "keep.parquet"))
+    b = refilter(str(out), profiles.load(str(strict)), str(tmp_path / "keep.parquet"))
     assert (a.samples, a.kept, a.by_reason) == (6, 5, {"low_detail": 1})
     assert (b.samples, b.kept, b.by_reason) == (6, 3, {"low_detail": 3})
     assert a.rescued == 1 and b.rescued == 0          # the stored filter reject would pass `offline` only
     keep = pq.read_table(b.keep_list).to_pylist()
-    assert [r["key"] for r in keep if r["kept"]] == ["k3", "k4", "k5"]
+    assert sorted(r["key"] for r in keep if r["kept"]) == ["k3", "k4", "k5"]
     assert {r["reason"] for r in keep if not r["kept"]} == {"low_detail"}
     assert a.keep_list == str(out / "keep" / "offline.parquet") and (out / "keep" / "offline.parquet").is_file()
 
@@ -196,8 +200,8 @@ def test_score_and_filter_under_ray(sample_dir, tmp_path, ray_session):
                         "rules": [{"name": "too_bright_for_test", "metric": "brightness", "max": 0.42}]}],
             "shard": {"max_samples": 4}}
     res = runner.run(spec.parse(tree), progress=False)
-    rows = [r for u in shards.manifest_uris(res.output) for r in shards.read_manifest(u)]
-    rejects = pq.read_table(tmp_path / "out" / "rejects.parquet").to_pylist()
+    rows = list(reader.open_output(res.output).sample_rows())
+    rejects = pq.read_table(tmp_path / "out" / "rejects").to_pylist()
     assert len(rows) + len(rejects) == 3 and rows and rejects
     for r in rows:
         assert r["scores"]["brightness"] <= 0.42 and {"sharpness", "frozen_frames"} <= set(r["scores"])
@@ -205,5 +209,6 @@ def test_score_and_filter_under_ray(sample_dir, tmp_path, ray_session):
     for r in rejects:
         assert (r["stage"], r["reason"]) == ("filter", "too_bright_for_test")
         assert json.loads(r["json"])["scores"]["brightness"] > 0.42
+        assert r["scores"]["brightness"] == json.loads(r["json"])["scores"]["brightness"]   # typed, kept
     assert res.summary["rejects_by_reason"] == {"too_bright_for_test": len(rejects)}
     assert "scores.sharpness" in res.summary["quantiles"]

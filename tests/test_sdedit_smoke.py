@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from datakit import media, runner, shards, spec, tiny
+from datakit import media, runner, spec, tiny
+from datakit.output import reader
 from datakit.verify import verify
 
 pytestmark = pytest.mark.slow
@@ -47,8 +48,10 @@ def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path, ra
     rep = verify(str(tmp_path / "out"))
     assert rep.ok, rep.problems
 
-    rows = [r for u in shards.manifest_uris(str(tmp_path / "out")) for r in shards.read_manifest(u)]
+    out = reader.open_output(str(tmp_path / "out"))
+    rows = list(out.sample_rows())
     assert len(rows) == 3
+    typed = {r["key"]: r for r in out.manifest_rows(["key", "sdedit", "degradations", "lr"])}
     for r in rows:
         assert r["synthetic_models"] is True
         assert {"captioner", "sdedit"} <= set(r["synthetic_model_backends"])
@@ -58,11 +61,19 @@ def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path, ra
         assert sd["sigma_start"] > 0 and sd["base"]["frames"] == r["num_frames"] == 9
         assert sd["base"]["width"] % 16 == 0 and sd["base"]["height"] % 16 == 0
         assert [d["stage"] for d in r["degradations"]] == ["sdedit", "synthetic"]
+        # the manifest's typed columns summarise the same json
+        t = typed[r["key"]]
+        assert (t["sdedit"]["k"], t["sdedit"]["steps"], t["sdedit"]["seed"]) == (sd["k"], sd["steps"], sd["seed"])
+        assert t["sdedit"]["sigma_start"] == sd["sigma_start"] and t["sdedit"]["model_id"] == sd["model_id"]
+        assert [(d["stage"], d["profile"], d["seed"]) for d in t["degradations"]] == \
+            [(d["stage"], d["profile"], d["seed"]) for d in r["degradations"]]
+        assert (t["lr"]["width"], t["lr"]["frames"], t["lr"]["lossless"]) == \
+            (r["lr"]["width"], r["lr"]["frames"], r["lr"]["lossless"])
         assert (r["lr"]["width"], r["lr"]["height"]) == (r["hr"]["width"] // 4, r["hr"]["height"] // 4)
 
     import webdataset as wds
 
-    for s in wds.WebDataset(sorted(str(p) for p in (tmp_path / "out").glob("smoke-*.tar")), shardshuffle=False):
+    for s in wds.WebDataset(sorted(str(p) for p in (tmp_path / "out" / "shards").glob("smoke-*.tar")), shardshuffle=False):
         doc = json.loads(s["json"])
         assert s["txt"].decode() and doc["synthetic_models"] is True
         assert media.decode(s["lr.mp4"]).shape[0] == doc["num_frames"]

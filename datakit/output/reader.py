@@ -74,6 +74,12 @@ class Output:
         for uri in self.manifest_uris():
             yield from file_rows(uri, columns)
 
+    def sample_rows(self) -> Iterator[dict]:
+        """Each committed sample's exact json plus its ``caption``, ``shard`` and ``members``."""
+        for uri in self.manifest_uris():
+            for r in file_rows(uri, ["key", "caption", "shard", "members", "json"]):
+                yield {**sample_doc(r, uri), "caption": r["caption"], "shard": r["shard"], "members": r["members"]}
+
     def reject_tables(self, columns: list[str] | None = None) -> Iterator[tuple[str, pa.Table]]:
         for uri in self.rejects_uris():
             yield layout.name_of(uri), _table(uri, columns)
@@ -124,9 +130,9 @@ def open_output(root: str) -> Output:
     """The output at ``root``; NotAnOutput (one line: the path and the fix) if it is none."""
     root = fsio.normalize(root)
     if not fsio.exists(root):
-        raise NotAnOutput(f"{root}: no such folder; {_WHAT}")
+        raise NotAnOutput(f"{root} is not a datakit output (no such folder); {_WHAT}")
     if not fsio.is_dir(root):
-        raise NotAnOutput(f"{root} is a file, not an output folder; {_WHAT}")
+        raise NotAnOutput(f"{root} is not a datakit output (it is a file); {_WHAT}")
     cfg_uri = layout.config_uri(root)
     if not fsio.exists(cfg_uri):
         if fsio.exists(fsio.join(root, layout.CONFIG)):

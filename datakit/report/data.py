@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .. import summary
-from ..output.reader import Output, RangeReader, reject_meta, sample_doc
+from ..output.reader import Output, RangeReader, reject_meta
 from ..output.reader import open_output as open_root
 from ..scoring.profiles import Rule
 
@@ -80,13 +80,12 @@ def open_output(root: str) -> OutputView:
 
 def iter_kept(view: OutputView) -> Iterator[ClipRow]:
     """Every sample in the committed batches, in batch order."""
-    for r in view.output.manifest_rows():
-        doc = {**sample_doc(r), "caption": r["caption"], "shard": r["shard"], "members": r["members"]}
-        yield ClipRow(key=r["key"], verdict=KEPT, stage="", reason="", detail="",
+    for doc in view.output.sample_rows():
+        yield ClipRow(key=doc["key"], verdict=KEPT, stage="", reason="", detail="",
                       task=doc.get("task") or "", source_uri=doc.get("source_uri") or "",
                       start_frame=doc.get("start_frame"), end_frame=doc.get("end_frame"),
-                      caption=r.get("caption") or "", scores=_numeric(doc.get("scores")), doc=doc,
-                      shard=r["shard"] or "")
+                      caption=doc.get("caption") or "", scores=_numeric(doc.get("scores")), doc=doc,
+                      shard=doc["shard"] or "")
 
 
 def iter_rejected(view: OutputView) -> Iterator[ClipRow]:

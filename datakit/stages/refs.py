@@ -49,7 +49,8 @@ from .. import media
 from ..records import Record
 from ..refs import edit as editlib
 from ..refs import idrefs
-from ..refs.segment import Mask2FormerConfig, SegmenterConfig, make_segmenter
+from ..refs.backends import make_segmenter
+from ..refs.segment import Mask2FormerConfig, SegmenterConfig
 from .base import Stage, StageConfig
 
 
