@@ -20,9 +20,6 @@ class ExtractConfig(StageConfig):
     crf: int = Field(18, ge=0, le=51, description="HR quality (lower is better; 18 is visually lossless)")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                     "veryslow"] = "medium"
-    threads: int = Field(1, ge=0, description="encoder threads: 1 makes the HR bytes the same every time the span is "
-                                              "extracted (curate, then each build); 0 lets FFmpeg pick (x264 with "
-                                              "several threads is not bit-exact from run to run)")
 
 
 def hr_geometry(src_w: int, src_h: int, height: int, width: int | None, multiple: int):
@@ -57,8 +54,7 @@ class Extract(Stage):
                                      r.meta["fps"], size=(rw, rh))
             y0, x0 = (rh - ch) // 2, (rw - cw) // 2
             frames = frames[:, y0:y0 + ch, x0:x0 + cw]
-            r.media["hr.mp4"] = media.encode(frames, r.meta["fps"], codec=cfg.codec, crf=cfg.crf, preset=cfg.preset,
-                                            threads=cfg.threads or None)
+            r.media["hr.mp4"] = media.encode(frames, r.meta["fps"], codec=cfg.codec, crf=cfg.crf, preset=cfg.preset)
             r.meta["hr"] = {"width": cw, "height": ch, "frames": int(frames.shape[0]), "codec": cfg.codec,
                             "crf": cfg.crf, "preset": cfg.preset}
         return records
