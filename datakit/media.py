@@ -261,6 +261,7 @@ def encode(
             stream.codec_context.thread_count = threads
         for i in range(t):
             vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            zero_padding(vf)              # the conversion's filters read past the last column
             if stream.pix_fmt != "rgb24":
                 vf = vf.reformat(format=stream.pix_fmt)
             zero_padding(vf)
@@ -274,9 +275,9 @@ def encode(
 
 
 def zero_padding(frame) -> None:
-    """Zero the bytes past each row's pixels in ``frame``'s planes (FFmpeg leaves them
-    uninitialised, and x264 reads some of them: without this, the same frames do not
-    always encode to the same bytes)."""
+    """Zero the bytes past each row's pixels in ``frame``'s planes. FFmpeg leaves them
+    uninitialised, and both the RGB -> YUV conversion and x264 read some of them: without
+    this, the same frames do not always encode to the same bytes."""
     for p in frame.planes:
         rows = p.buffer_size // p.line_size if p.line_size else 0
         used = p.buffer_size // rows if rows else 0

@@ -10,6 +10,12 @@ from ..records import Record
 from .base import Stage, StageConfig
 
 
+#: x264's macroblock-tree rate control does not give the same bytes from one process to the next
+#: (measured: the same YUV input, 1 of 6 processes differing); without it the HR of a span is
+#: the same bytes in every job that extracts it (``curate``, then each ``build``)
+REPRODUCIBLE = {"libx264": {"x264-params": "mbtree=0"}}
+
+
 class ExtractConfig(StageConfig):
     stage: Literal["extract"] = "extract"
     height: int = Field(720, ge=16, description="HR height in pixels")
@@ -54,7 +60,8 @@ class Extract(Stage):
                                      r.meta["fps"], size=(rw, rh))
             y0, x0 = (rh - ch) // 2, (rw - cw) // 2
             frames = frames[:, y0:y0 + ch, x0:x0 + cw]
-            r.media["hr.mp4"] = media.encode(frames, r.meta["fps"], codec=cfg.codec, crf=cfg.crf, preset=cfg.preset)
+            r.media["hr.mp4"] = media.encode(frames, r.meta["fps"], codec=cfg.codec, crf=cfg.crf, preset=cfg.preset,
+                                            options=REPRODUCIBLE.get(cfg.codec))
             r.meta["hr"] = {"width": cw, "height": ch, "frames": int(frames.shape[0]), "codec": cfg.codec,
                             "crf": cfg.crf, "preset": cfg.preset}
         return records
