@@ -86,7 +86,10 @@ def curate_spec(spec: PipelineSpec) -> PipelineSpec:
 def with_profile(spec: PipelineSpec, profile: str | None) -> tuple[PipelineSpec, FilterConfig]:
     """``spec`` with its filter replaced by ``profile`` (when given), and that filter."""
     if profile is not None:
-        filt = FilterConfig(profile=profile)
+        from .scoring import profiles
+
+        prof = profiles.load(profile)           # ProfileError: the file and what is wrong
+        filt = FilterConfig(profile=profile, rules=[r.model_dump() for r in prof.rules], profile_name=prof.name)
         stages = [filt if s.stage == "filter" else s for s in spec.stages]
         if "filter" not in spec.stage_names():
             stages.insert(cut_of(spec), filt)
