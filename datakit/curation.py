@@ -107,7 +107,7 @@ def build_stages(spec: PipelineSpec) -> list:
     return [s for s in spec.stages[:cut] if s.stage in REMADE] + [s for s in spec.stages[cut:] if s.stage != "filter"]
 
 
-def _index_doc(spec: PipelineSpec) -> dict:
+def index_doc(spec: PipelineSpec) -> dict:
     cut = cut_of(spec)
     return {"hash": spec.index_hash(cut), "stages": spec.stage_names()[:cut]}
 
@@ -124,7 +124,7 @@ def curate(spec: PipelineSpec, limit: int | None = None, progress: bool = True, 
         return ingest.plan(spec.input, plan_dir, limit, is_done=state.is_done if len(state.done_sources) else None)
 
     return runner.run_job(Job(spec=cspec, settings=settings, config=spec.model_dump(mode="json"), plan=listing,
-                              extra={"kind": "curate", "index": _index_doc(spec)}), progress, verbose)
+                              extra={"kind": "curate", "index": index_doc(spec)}), progress, verbose)
 
 
 # ---------------------------------------------------------------- build
@@ -256,7 +256,7 @@ def build(spec: PipelineSpec, index: str, profile: str | None = None, progress: 
     planner = Planner(idx, filt, settings.root)
     res = runner.run_job(Job(
         spec=bspec, settings=settings, config=spec.model_dump(mode="json"), plan=planner,
-        extra={"kind": "build", "built_from": {**_index_doc(spec), "index": idx.root}},
+        extra={"kind": "build", "built_from": {**index_doc(spec), "index": idx.root}},
         loader=load_clip_plan, reject_lost=reject_lost_clips,
         summary={"profile": planner.profile, "index": idx.root}), progress, verbose)
     return res

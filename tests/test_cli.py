@@ -33,7 +33,7 @@ def fast(*args):
 
 def test_every_verb_has_help():
     assert "run" in datakit("--help").stdout
-    for verb in ("run", "verify", "stats", "inspect", "samples", "score", "models", "refilter", "refs", "degrade",
+    for verb in ("run", "verify", "stats", "inspect", "samples", "score", "models", "curate", "build", "refs", "degrade",
                  "sdedit", "train", "upscale"):
         r = datakit(verb, "--help")
         assert r.returncode == 0 and "usage: datakit " + verb in r.stdout

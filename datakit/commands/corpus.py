@@ -1,4 +1,5 @@
-"""Verbs over whole corpora: run a job, then verify, count, look at and re-filter its output."""
+"""Verbs over whole corpora: run a job (or curate a clip index, then build from it), then verify, count and
+look at its output."""
 from __future__ import annotations
 
 import json
@@ -204,32 +205,6 @@ def cmd_inspect(args) -> int:
     print(f"wrote {res['samples']} sample pages and {res['rejects']} rejects to {res['dir']}/index.html")
     return 0
 
-def cmd_refilter(args) -> int:
-    from ..output.errors import OutputError
-    from ..refilter import refilter
-    from ..scoring import profiles
-
-    out, code = _open(args.output)
-    if out is None:
-        return code
-    try:
-        prof = profiles.load(args.profile)
-    except profiles.ProfileError as e:
-        return fail(str(e))
-    try:
-        res = refilter(out, prof, args.keep_list)
-    except OutputError as e:
-        return fail(str(e))
-    if args.json:
-        print(json.dumps(res.__dict__, indent=2))
-        return 0
-    print(f"profile {res.profile}: keeps {res.kept} of {res.samples} samples; keep-list {res.keep_list}")
-    for reason, n in res.by_reason.items():
-        print(f"  {reason:<24} {n:>6}")
-    if res.rescued:
-        print(f"  ({res.rescued} clips an earlier filter rejected would pass, but their media were not stored)")
-    return 0
-
 def cmd_samples(args) -> int:
     from ..samples import write_samples
 
@@ -322,16 +297,6 @@ def register(sub) -> None:
                    help='only samples matching, e.g. "scores.musiq > 40 and source.height >= 720"')
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_inspect)
-
-    rfl = sub.add_parser("refilter", help="apply another filter profile to a finished output, without re-scoring",
-                         description="Re-apply a filter profile to the scores stored in an output's manifests and "
-                                     "write a keep-list (Parquet: key, shard, kept, reason, failed). Nothing is "
-                                     "scored or rewritten; clips an earlier filter stage rejected cannot come back.")
-    rfl.add_argument("output", help="output root")
-    rfl.add_argument("profile", help="profile name (filters/NAME.yaml) or path")
-    rfl.add_argument("--keep-list", metavar="URI", help="where to write it (default OUTPUT/keep/PROFILE.parquet)")
-    rfl.add_argument("--json", action="store_true", help="print JSON")
-    rfl.set_defaults(func=cmd_refilter)
 
     sm = sub.add_parser("samples", help="copy the bundled real sample videos (with captions) into a folder")
     sm.add_argument("dest", nargs="?", default="data/samples", help="destination folder (default: data/samples)")
