@@ -8,6 +8,7 @@ import pytest
 
 from conftest import FAST, REPO
 from datakit import fsio
+from datakit.output import reader
 from datakit.verify import verify
 from outputs import docs, rejects
 
@@ -60,6 +61,9 @@ def test_pipeline_reads_and_writes_object_storage(s3):
     rej = rejects("s3://corpus/out")
     assert len(rows) + sum(1 for x in rej if x["stage"] == "filter") == 4
     assert [x["reason"] for x in rej if x["stage"] != "filter"] == ["unreadable"]
+    # a member read by range from the bucket, checked against its sha256
+    out = reader.open_output("s3://corpus/out")
+    assert out.read_members(next(out.manifest_rows()), ["txt"])["txt"].decode() == rows[0]["caption"]
     assert {x["caption"] for x in rows if x["source_uri"].endswith("carphone_pristine.mp4")} == {"a man in a car"}
     rep = verify("s3://corpus/out")
     assert rep.ok, rep.problems
