@@ -4,7 +4,10 @@
 
 - ``STAGE:TEXT`` (e.g. ``extract:carphone``): the stage meets a source whose URI contains TEXT;
 - ``write:POINT``: the writer reaches POINT of a shard's commit (``after_tar``,
-  ``after_rejects``, ``before_manifest``).
+  ``after_rejects``, ``after_index``, ``before_manifest``).
+
+``DATAKIT_STAGE_LOG=DIR`` (accounting for tests): every stage appends the key of each record it
+processes to ``DIR/STAGE-PID.log``, so a test can count how often a clip was scored.
 
 With ``ONCE_FILE`` the entry fires once (while that file does not exist yet; firing creates
 it), so a retried task gets through; without, it fires every time.
@@ -32,3 +35,12 @@ def maybe_crash(where: str, matches) -> None:
             except FileExistsError:
                 continue
         os._exit(EXIT_CODE)
+
+
+def log_processed(stage: str, keys: list[str]) -> None:
+    """Append ``keys`` to ``$DATAKIT_STAGE_LOG/STAGE-PID.log`` when that variable is set."""
+    folder = os.environ.get("DATAKIT_STAGE_LOG")
+    if not folder or not keys:
+        return
+    with open(os.path.join(folder, f"{stage}-{os.getpid()}.log"), "a", encoding="utf-8") as f:
+        f.write("".join(k + "\n" for k in keys))

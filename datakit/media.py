@@ -268,6 +268,10 @@ def encode(
             stream.codec_context.thread_count = threads
         for i in range(t):
             vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            zero_padding(vf)              # the conversion's filters read past the last column
+            if stream.pix_fmt != "rgb24":
+                vf = vf.reformat(format=stream.pix_fmt)
+            zero_padding(vf)
             vf.pts = i
             vf.time_base = Fraction(1) / rate
             for packet in stream.encode(vf):
@@ -275,6 +279,19 @@ def encode(
         for packet in stream.encode(None):
             out.mux(packet)
     return buf.getvalue()
+
+
+def zero_padding(frame) -> None:
+    """Zero the bytes past each row's pixels in ``frame``'s planes. FFmpeg leaves them
+    uninitialised, and both the RGB -> YUV conversion and x264 read some of them: without
+    this, the same frames do not always encode to the same bytes."""
+    for p in frame.planes:
+        rows = p.buffer_size // p.line_size if p.line_size else 0
+        used = p.buffer_size // rows if rows else 0
+        width = used and p.line_size
+        row_bytes = p.width * (3 if frame.format.name in ("rgb24", "bgr24") else 1)
+        if rows and row_bytes < width:
+            np.frombuffer(memoryview(p), np.uint8).reshape(rows, p.line_size)[:, row_bytes:] = 0
 
 
 def decode(data: bytes) -> np.ndarray:

@@ -24,6 +24,7 @@ import pickle
 import socket
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import pyarrow as pa
 
@@ -55,6 +56,7 @@ def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozen
     if not live:
         return passthrough
     faults.maybe_crash(stage.name, lambda text: any(text in r.meta.get("source_uri", "") for r in live))
+    faults.log_processed(stage.name, [r.key for r in live])
     backup = [copy.deepcopy(r) for r in live] if len(live) > 1 else None
     t0 = time.perf_counter()
     try:
@@ -78,11 +80,11 @@ def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozen
     return passthrough + [r for r in out if r.key not in skip]
 
 
-def _decode(table: pa.Table) -> list[Record]:
+def decode_records(table: pa.Table) -> list[Record]:
     return [pickle.loads(b) for b in table.column("record").to_pylist()]
 
 
-def _encode(records: list[Record]) -> pa.Table:
+def encode_records(records: list[Record]) -> pa.Table:
     return pa.table({"record": pa.array([pickle.dumps(r, protocol=5) for r in records], type=pa.large_binary())})
 
 
@@ -106,7 +108,7 @@ class StageActor:
         self.board = board
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return _encode(run_stage(self.stage, _decode(batch), self.skip, self.board))
+        return encode_records(run_stage(self.stage, decode_records(batch), self.skip, self.board))
 
 
 _WORKER_STAGES: dict[str, Stage] = {}
@@ -118,7 +120,7 @@ def stage_task(batch: pa.Table, config: StageConfig, skip: frozenset[str], board
     stage = _WORKER_STAGES.get(key)
     if stage is None:
         stage = _WORKER_STAGES[key] = build_stage(config)
-    return _encode(run_stage(stage, _decode(batch), skip, board))
+    return encode_records(run_stage(stage, decode_records(batch), skip, board))
 
 
 def _named_task(stage: str):
@@ -131,7 +133,7 @@ def _named_task(stage: str):
 
 def load_plan(batch: pa.Table) -> pa.Table:
     """A Ray task: the source records of the plan files named in ``batch``."""
-    return _encode([rec for uri in batch.column("plan").to_pylist() for rec in ingest.read_plan(uri)])
+    return encode_records([rec for uri in batch.column("plan").to_pylist() for rec in ingest.read_plan(uri)])
 
 
 #: the status rows the writer stage returns to the driver
@@ -142,7 +144,7 @@ STATUS_SCHEMA = pa.schema([("key", pa.string()), ("source_id", pa.string()), ("s
 
 def write_task(batch: pa.Table, settings: OutputSettings) -> pa.Table:
     """A Ray task: commit a batch of finished records; only their status rows go on."""
-    return pa.Table.from_pylist(writer.write_batch(_decode(batch), settings), schema=STATUS_SCHEMA)
+    return pa.Table.from_pylist(writer.write_batch(decode_records(batch), settings), schema=STATUS_SCHEMA)
 
 
 def output_settings(spec: PipelineSpec) -> OutputSettings:
@@ -153,10 +155,22 @@ def output_settings(spec: PipelineSpec) -> OutputSettings:
     for cfg in spec.stages:
         if cfg.stage == "score":
             metrics += [k for m in cfg.metrics for k in METRICS[m].scores if k not in metrics]
+    # a run with a score stage also writes the clip index (datakit.curation), so it can be rebuilt
+    cut = index_cut(spec)
     return OutputSettings(root=fsio.normalize(spec.output), prefix=spec.shard.prefix,
                           config_hash=spec.config_hash(), pipeline=spec.name, task=spec.task,
                           max_samples=spec.shard.max_samples, max_bytes=spec.shard.max_bytes,
-                          metrics=tuple(metrics))
+                          metrics=tuple(metrics), index=cut is not None,
+                          index_hash=spec.index_hash(cut) if cut is not None else "")
+
+
+def index_cut(spec: PipelineSpec) -> int | None:
+    """How many leading stages make a clip index row: those before ``filter`` (or up to and
+    including ``score`` when there is no filter); None when the spec scores nothing."""
+    names = spec.stage_names()
+    if "score" not in names:
+        return None
+    return names.index("filter") if "filter" in names else names.index("score") + 1
 
 
 def _one_per_block(ds):
@@ -165,12 +179,14 @@ def _one_per_block(ds):
 
 
 def build_dataset(spec: PipelineSpec, settings: OutputSettings, plan_files: list[str],
-                  skip: frozenset[str] = frozenset(), board=None):
-    """The Ray Data pipeline of a run: plan files -> stages -> writer -> status rows."""
+                  skip: frozenset[str] = frozenset(), board=None, loader=load_plan):
+    """The Ray Data pipeline of a run: plan files -> stages -> writer -> status rows.
+
+    ``loader`` turns a batch of plan file URIs into records (``build`` reads clip plans)."""
     import ray.data
 
     ds = ray.data.from_items([{"plan": f} for f in plan_files])
-    ds = ds.map_batches(load_plan, batch_size=1, batch_format="pyarrow", max_retries=spec.ray.max_retries)
+    ds = ds.map_batches(loader, batch_size=1, batch_format="pyarrow", max_retries=spec.ray.max_retries)
     ds = _one_per_block(ds)                                     # a source per task
     boundary = True
     for cfg in spec.stages:
@@ -233,6 +249,7 @@ class RunResult:
     summary: dict
     wall_s: float
     driver_bytes: int = 0          # status rows the driver received from the writers (Arrow bytes)
+    indexed: int = 0               # clips written to the index only (``curate``)
 
 
 class PreflightError(RuntimeError):
@@ -269,7 +286,7 @@ class _Tally:
 
     def __init__(self, view: LiveView | None):
         self.view = view
-        self.samples = self.rejects = self.bytes = 0
+        self.samples = self.rejects = self.bytes = self.indexed = 0
         self.shards: set[str] = set()
 
     def add(self, rows: list[dict]) -> None:
@@ -277,38 +294,69 @@ class _Tally:
             if r["verdict"] == "kept":
                 self.samples += 1
                 self.shards.add(r["shard"])
+            elif r["verdict"] == "indexed":
+                self.indexed += 1
             else:
                 self.rejects += 1
             if self.view is not None:
                 self.view.finished(r["source_id"], r["source_clips"], r["key"], r["reason"])
 
 
+@dataclass
+class Job:
+    """What a job runs: ``run`` lists the inputs; ``curate`` and ``build`` (``datakit.curation``)
+    change the stages, the writer's settings, the plan and how plan files become records."""
+
+    spec: PipelineSpec                     # the stages to run (and the Ray settings)
+    settings: OutputSettings
+    config: dict                           # resolved spec written to meta/config.json
+    plan: Callable                         # (ResumeState, plan folder) -> ingest.Plan
+    extra: dict | None = None              # more meta/config.json entries (kind, index)
+    loader: Callable = load_plan           # a Ray task: plan file URIs -> records
+    reject_lost: Callable | None = None    # (spec, settings, plan, tally) after the run; default by source
+    summary: dict | None = None            # more entries for this run's line in summary.json
+
+
 def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True, verbose: bool = False) -> RunResult:
+    def listing(state: resume.ResumeState, plan_dir: str) -> ingest.Plan:
+        return ingest.plan(spec.input, plan_dir, limit, is_done=state.is_done if len(state.done_sources) else None)
+
+    return run_job(Job(spec=spec, settings=output_settings(spec), config=spec.model_dump(mode="json"), plan=listing,
+                       extra={"kind": "run", "index": _index_doc(spec)}), progress, verbose)
+
+
+def _index_doc(spec: PipelineSpec) -> dict | None:
+    cut = index_cut(spec)
+    return None if cut is None else {"hash": spec.index_hash(cut), "stages": spec.stage_names()[:cut]}
+
+
+def run_job(job: Job, progress: bool = True, verbose: bool = False) -> RunResult:
     t0 = time.time()
+    spec, settings = job.spec, job.settings
     preflight(spec)
-    settings = output_settings(spec)
-    state = resume.open_for_run(settings, spec.model_dump(mode="json"))
+    state = resume.open_for_run(settings, job.config, job.extra)
     plan_dir = resume.plan_dir(state.root)
     try:
-        plan = ingest.plan(spec.input, plan_dir, limit, is_done=state.is_done if len(state.done_sources) else None)
+        plan = job.plan(state, plan_dir)
         log.info("%d sources, %d already complete; output %s", plan.listed, plan.skipped, state.root)
         tally = _Tally(None)
         if plan.todo:
-            tally = _run_plan(spec, settings, state, plan, progress, verbose)
+            tally = _run_plan(spec, settings, state, plan, progress, verbose, job.loader, job.reject_lost)
     finally:
         fsio.delete_tree(plan_dir)
     wall = time.time() - t0
     summ = summary.write(state.root, run={
         "wall_s": round(wall, 2), "sources_listed": plan.listed, "sources_skipped": plan.skipped,
         "samples_written": tally.samples, "rejects_written": tally.rejects, "shards_written": len(tally.shards),
-        "driver_bytes": tally.bytes})
+        "driver_bytes": tally.bytes, **({"indexed": tally.indexed} if tally.indexed else {}), **(job.summary or {})})
     return RunResult(output=state.root, sources=plan.listed, skipped_sources=plan.skipped,
                      samples_written=tally.samples, rejects_written=tally.rejects,
-                     shards_written=sorted(tally.shards), summary=summ, wall_s=wall, driver_bytes=tally.bytes)
+                     shards_written=sorted(tally.shards), summary=summ, wall_s=wall, driver_bytes=tally.bytes,
+                     indexed=tally.indexed)
 
 
 def _run_plan(spec: PipelineSpec, settings: OutputSettings, state: resume.ResumeState, plan: ingest.Plan,
-              progress: bool, verbose: bool) -> _Tally:
+              progress: bool, verbose: bool, loader=load_plan, reject_lost=None) -> _Tally:
     init_ray(spec.ray, progress, verbose)
     import ray
 
@@ -324,13 +372,15 @@ def _run_plan(spec: PipelineSpec, settings: OutputSettings, state: resume.Resume
     view.listing_done(skipped=plan.skipped)
     tally = _Tally(view)
     # keys finished by an interrupted run, for sources that still have work left
-    ds = build_dataset(spec, settings, plan.files, frozenset(state.skip_keys), board)
+    ds = build_dataset(spec, settings, plan.files, frozenset(state.skip_keys), board, loader)
     view.start()
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             tally.bytes += batch.nbytes
             tally.add(batch.to_pylist())
-        if view.counts.sources_done < plan.todo:
+        if reject_lost is not None:
+            reject_lost(spec, settings, plan, tally)
+        elif view.counts.sources_done < plan.todo:
             _reject_lost(spec, settings, plan, tally)
     finally:
         view.stop()

@@ -82,15 +82,32 @@ class PipelineSpec(BaseModel):
     def stage_names(self) -> list[str]:
         return [s.stage for s in self.stages]
 
-    def config_hash(self) -> str:
+    def config_hash(self, without_filter: bool = False) -> str:
         """Hash of everything that shapes the samples (not inputs, output, sharding, Ray or resources).
 
         The shard settings stay out on purpose: resume reads every committed batch whatever
-        its prefix or size, so changing them on a rerun can never write a sample twice."""
+        its prefix or size, so changing them on a rerun can never write a sample twice.
+        ``without_filter``: the filter stage is left out too (a ``build``: which clips a
+        profile keeps changes no sample's bytes, see ``datakit.curation``)."""
+        d = self._shaping()
+        if without_filter:
+            d["stages"] = [s for s in d["stages"] if s.get("stage") != "filter"]
+        return _digest(d)
+
+    def index_hash(self, upto: int) -> str:
+        """Hash of what a clip index row depends on: the task and the first ``upto`` stages."""
+        d = self._shaping()
+        return _digest({"task": d["task"], "stages": d["stages"][:upto]})
+
+    def _shaping(self) -> dict:
         knobs = {"num_cpus", "num_gpus", "batch_size", "concurrency"}
         d = self.model_dump(mode="json", exclude={"input", "output", "ray", "shard"})
         d["stages"] = [{k: v for k, v in s.items() if k not in knobs} for s in d["stages"]]
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return d
+
+
+def _digest(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _stage_hint(err: dict) -> str | None:

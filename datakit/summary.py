@@ -51,6 +51,11 @@ def build(root: str | Output) -> dict:
         if r["key"] != r["source_id"] and r["source_clips"] is not None:
             source_clips[r["source_id"]] = r["source_clips"]
         _numbers("scores", r.get("scores"), rejected)
+    indexed = 0
+    for r in out.index_rows(["key", "source_id", "source_clips", "stage"]):
+        indexed += 1
+        if out.kind == "curate":           # indexed clips are the curate's "kept" clips
+            source_clips[r["source_id"]] = r["source_clips"]
     whole_sources = {r["source_id"] for r in rejects if r["key"] == r["source_id"]}
     by_stage = Counter(r["stage"] for r in rejects)
     clips = sum(n for n in source_clips.values() if n)
@@ -61,7 +66,8 @@ def build(root: str | Output) -> dict:
         "pipeline": spec.get("name"),
         "task": spec.get("task"),
         "counts": {"sources": sources, "samples": samples, "shards": shards, "rejects": len(rejects),
-                   "clips": clips},
+                   "clips": clips, "indexed": indexed},
+        "kind": out.kind,
         "stages": tally.stage_flow(stages, sources, clips, by_stage),
         "rejects_by_reason": dict(Counter(r["reason"] for r in rejects).most_common()),
         "rejects_by_stage": {st: dict(Counter(r["reason"] for r in rejects if r["stage"] == st)) for st in by_stage},

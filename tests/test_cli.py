@@ -39,7 +39,7 @@ def test_every_verb_has_help():
     sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     verbs = sorted(sub.choices)
     top = datakit("--help").stdout
-    assert {"run", "train", "upscale", "cache-latents"} <= set(verbs)
+    assert {"run", "train", "upscale", "cache-latents", "curate", "build", "reproduce"} <= set(verbs)
     for verb in verbs:
         assert verb in top
         r = datakit(verb, "--help")

@@ -1,4 +1,4 @@
-"""`datakit score`, `datakit models` and `datakit refilter` as users run them (in-process)."""
+"""`datakit score`, `datakit models` and the retired `datakit refilter` as users run them (in-process)."""
 from __future__ import annotations
 
 import json
@@ -86,29 +86,15 @@ def test_models_tiny_help_prints_its_usage_once(capsys):
     assert e.value.code == 0 and out.count("usage:") == 1 and out.startswith("usage: datakit models tiny ")
 
 
-def test_refilter_verb(capsys, tmp_path):
-    code, _, err = run(capsys, "refilter", str(tmp_path / "none"), "offline")
-    assert code == 2 and "no such folder" in err
-    (tmp_path / "plain").mkdir()
-    code, _, err = run(capsys, "refilter", str(tmp_path / "plain"), "paper")
-    assert code == 2 and "not a datakit output" in err and err.count("\n") == 1
-    make_output(tmp_path / "out")              # kept sharpness 10, 20, 30; filter rejects 1 and 2
-    prof = tmp_path / "soft.yaml"
-    prof.write_text("name: soft\nscore: {metrics: [sharpness]}\nrules:\n  - {name: soft, metric: sharpness, min: 15}\n")
-    code, out, _ = run(capsys, "refilter", str(tmp_path / "out"), str(prof), "--json")
-    res = json.loads(out)
-    assert code == 0 and (res["samples"], res["kept"], res["by_reason"], res["rescued"]) == (3, 2, {"soft": 1}, 0)
-    keep = pq.read_table(res["keep_list"]).to_pylist()
-    assert {r["key"]: r["kept"] for r in keep} == {"k1": False, "k2": True, "k4": True}
-    prof.write_text("name: loose\nscore: {metrics: [sharpness]}\nrules:\n  - {name: soft, metric: sharpness, min: 0.5}\n")
-    code, out, _ = run(capsys, "refilter", str(tmp_path / "out"), str(prof), "--json")
-    assert code == 0 and json.loads(out)["rescued"] == 2                 # both filter rejects would pass
-    code, _, err = run(capsys, "refilter", str(tmp_path / "out"), "nope")
-    assert code == 2 and "not found" in err
+def test_refilter_is_retired_build_replaces_it(capsys):
+    """Keep-lists are gone: another profile is applied by `datakit build --index` (tests/test_curation.py)."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["refilter", "out", "offline"])
+    assert e.value.code == 2 and "invalid choice: 'refilter'" in capsys.readouterr().err
 
 
 def test_every_new_verb_has_help(capsys):
-    for verb in ("score", "models", "refilter"):
+    for verb in ("score", "models", "curate", "build"):
         with pytest.raises(SystemExit) as e:
             cli.main([verb, "--help"])
         assert e.value.code == 0 and f"usage: datakit {verb}" in capsys.readouterr().out

@@ -10,7 +10,6 @@ import pytest
 from conftest import REPO
 from datakit import media, runner, spec
 from datakit.output import reader, resume, writer
-from datakit.refilter import refilter
 from datakit.records import Record, clip_id
 from datakit.samples import sample_paths
 from datakit.scoring import METRICS, SCORE_KEYS, profiles
@@ -149,14 +148,18 @@ def test_thresholds_are_part_of_the_config(tmp_path):
         spec.parse(_tree(tmp_path, {"stage": "score", "metrics": ["sharpness", "vmaf"]}))
 
 
-def test_refilter_changes_the_selection_without_scoring(tmp_path, monkeypatch):
+def test_a_build_plan_changes_the_selection_without_scoring(tmp_path, monkeypatch):
+    """The clip index a run writes keeps every scored clip (the filter's reject too); a build's
+    plan applies another profile to those stored scores and loads no scorer."""
     import datakit.scoring
+    from datakit import curation
+    from datakit.output.reader import open_output
 
     out = tmp_path / "out"
-    sp = spec.parse(_tree(out, {"stage": "score", "profile": "offline"},
-                          {"stage": "filter", "profile": "offline", "action": "tag"}))
+    sp = spec.parse(_tree(out, {"stage": "score", "profile": "offline"}, {"stage": "filter", "profile": "offline"}))
     settings = runner.output_settings(sp)
-    resume.open_for_run(settings, sp.model_dump(mode="json"))
+    assert settings.index
+    resume.open_for_run(settings, sp.model_dump(mode="json"), {"kind": "run", "index": curation.index_doc(sp)})
     records = []
     rng = np.random.default_rng(0)
     good = dict(brightness=0.4, dark_fraction=0.0, bright_fraction=0.0, black_frames=0.0, frozen_frames=0.0,
@@ -171,21 +174,29 @@ def test_refilter_changes_the_selection_without_scoring(tmp_path, monkeypatch):
     writer.write_batch(records, settings)
 
     def no_scoring(*a, **k):
-        raise AssertionError("refilter must not score")
+        raise AssertionError("a build must not score")
 
     monkeypatch.setattr(datakit.scoring.ClipScorer, "__post_init__", no_scoring)
-    a = refilter(str(out), profiles.load("offline"))
+    idx = open_output(str(out))
+    rows = {r["key"]: r for r in idx.index_rows()}
+    assert set(rows) == {f"k{i}" for i in range(6)} | {"k9"} and rows["k9"]["reason"] == "low_detail"
     strict = tmp_path / "strict.yaml"
     strict.write_text((REPO / "filters" / "offline.yaml").read_text()
                       .replace("name: offline", "name: strict").replace("min: 90", "min: 300"))
-    b = refilter(str(out), profiles.load(str(strict)), str(tmp_path / "keep.parquet"))
-    assert (a.samples, a.kept, a.by_reason) == (6, 5, {"low_detail": 1})
-    assert (b.samples, b.kept, b.by_reason) == (6, 3, {"low_detail": 3})
-    assert a.rescued == 1 and b.rescued == 0          # the stored filter reject would pass `offline` only
-    keep = pq.read_table(b.keep_list).to_pylist()
-    assert sorted(r["key"] for r in keep if r["kept"]) == ["k3", "k4", "k5"]
-    assert {r["reason"] for r in keep if not r["kept"]} == {"low_detail"}
-    assert a.keep_list == str(out / "keep" / "offline.parquet") and (out / "keep" / "offline.parquet").is_file()
+
+    def planned(prof):
+        dest = tmp_path / f"build-{prof}"
+        sp_b, filt = curation.with_profile(sp.model_copy(update={"output": str(dest)}), prof)
+        s_b = runner.output_settings(sp_b)
+        state = resume.open_for_run(s_b, sp_b.model_dump(mode="json"))
+        plan = curation.Planner(idx, filt, s_b.root)(state, str(tmp_path / f"plan-{prof}"))
+        recs = [r for f in plan.files for r in curation.read_clip_plan(f)]
+        assert all(r.meta["filter"]["passed"] and r.meta["scores"] == {k: v for k, v in rows[r.key]["scores"].items() if v is not None}
+                   for r in recs)
+        return sorted(r.key for r in recs)
+
+    assert planned("offline") == ["k1", "k2", "k3", "k4", "k5", "k9"]       # the stored filter reject comes back
+    assert planned(str(strict)) == ["k3", "k4", "k5"]
 
 
 @pytest.mark.slow

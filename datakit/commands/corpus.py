@@ -1,4 +1,5 @@
-"""Verbs over whole corpora: run a job, then verify, count, look at and re-filter its output."""
+"""Verbs over whole corpora: run a job (or curate a clip index, then build from it), then verify, count and
+look at its output."""
 from __future__ import annotations
 
 import json
@@ -7,23 +8,31 @@ import sys
 from . import EXIT_FAILED, fail
 
 
-def cmd_run(args) -> int:
+def _load_spec(args):
+    """(the spec with the command's overrides, None) or (None, exit code after a one-line error)."""
     from .. import spec as specmod
-    from ..ingest import InputError
-    from ..output.errors import OutputError
-    from ..runner import PreflightError, run
 
     overrides = list(args.set or [])
-    if args.input:
+    if getattr(args, "input", None):
         overrides.append("input=" + json.dumps(args.input))
     if args.output:
         overrides.append("output=" + json.dumps(args.output))
     if args.address:
         overrides.append("ray.address=" + json.dumps(args.address))
     try:
-        spec = specmod.load(args.pipeline, overrides)
+        return specmod.load(args.pipeline, overrides), None
     except specmod.SpecError as e:
-        return fail(str(e))
+        return None, fail(str(e))
+
+
+def cmd_run(args) -> int:
+    from ..ingest import InputError
+    from ..output.errors import OutputError
+    from ..runner import PreflightError, run
+
+    spec, code = _load_spec(args)
+    if spec is None:
+        return code
     args.on_interrupt = lambda: _kept(spec.output)
     try:
         res = run(spec, limit=args.limit, progress=not args.quiet, verbose=args.verbose)
@@ -35,6 +44,50 @@ def cmd_run(args) -> int:
           f"in {res.wall_s:.1f}s")
     print(f"{res.output}: {c['samples']} samples, {c['shards']} shards, {c['rejects']} rejects in total")
     return 0
+
+def cmd_curate(args) -> int:
+    from ..curation import CurationError, curate
+    from ..ingest import InputError
+    from ..output.errors import OutputError
+    from ..runner import PreflightError
+
+    spec, code = _load_spec(args)
+    if spec is None:
+        return code
+    args.on_interrupt = lambda: "committed batches are kept; rerun the same command to resume"
+    try:
+        res = curate(spec, limit=args.limit, progress=not args.quiet, verbose=args.verbose)
+    except (CurationError, InputError, OutputError, PreflightError) as e:
+        return fail(str(e))
+    c = res.summary["counts"]
+    print(f"{spec.name}: indexed {res.indexed} clips, {res.rejects_written} rejects "
+          f"({res.skipped_sources} of {res.sources} sources already complete) in {res.wall_s:.1f}s")
+    print(f"{res.output}: {c.get('indexed', 0)} clips in the index, {c['rejects']} rejects in total; "
+          f"next: datakit inspect {res.output} --profile P --html DIR, then datakit build")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from ..curation import CurationError, build
+    from ..output.errors import OutputError
+    from ..runner import PreflightError
+    from ..scoring.profiles import ProfileError
+
+    spec, code = _load_spec(args)
+    if spec is None:
+        return code
+    args.on_interrupt = lambda: _kept(spec.output)
+    try:
+        res = build(spec, args.index, args.profile, progress=not args.quiet, verbose=args.verbose)
+    except (CurationError, OutputError, PreflightError, ProfileError) as e:
+        return fail(str(e))
+    c = res.summary["counts"]
+    print(f"{spec.name}: profile {res.summary['runs'][-1].get('profile')} keeps {res.sources} indexed clips; "
+          f"wrote {res.samples_written} samples in {len(res.shards_written)} shards, {res.rejects_written} rejects "
+          f"({res.skipped_sources} already built) in {res.wall_s:.1f}s")
+    print(f"{res.output}: {c['samples']} samples, {c['shards']} shards, {c['rejects']} rejects in total")
+    return 0
+
 
 def _kept(output: str) -> str:
     """What an interrupted run leaves: committed batches stay, a rerun resumes."""
@@ -152,32 +205,6 @@ def cmd_inspect(args) -> int:
     print(f"wrote {res['samples']} sample pages and {res['rejects']} rejects to {res['dir']}/index.html")
     return 0
 
-def cmd_refilter(args) -> int:
-    from ..output.errors import OutputError
-    from ..refilter import refilter
-    from ..scoring import profiles
-
-    out, code = _open(args.output)
-    if out is None:
-        return code
-    try:
-        prof = profiles.load(args.profile)
-    except profiles.ProfileError as e:
-        return fail(str(e))
-    try:
-        res = refilter(out, prof, args.keep_list)
-    except OutputError as e:
-        return fail(str(e))
-    if args.json:
-        print(json.dumps(res.__dict__, indent=2))
-        return 0
-    print(f"profile {res.profile}: keeps {res.kept} of {res.samples} samples; keep-list {res.keep_list}")
-    for reason, n in res.by_reason.items():
-        print(f"  {reason:<24} {n:>6}")
-    if res.rescued:
-        print(f"  ({res.rescued} clips an earlier filter rejected would pass, but their media were not stored)")
-    return 0
-
 def cmd_samples(args) -> int:
     from ..samples import write_samples
 
@@ -206,6 +233,39 @@ def register(sub) -> None:
                    help="override a spec value, e.g. split.frames=21 or shard.max_samples=8 (repeatable)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("curate", help="score once: write a clip index (every scored clip, kept or not), no LR",
+                       description="Run the stages a pipeline places before its filter (probe, caption, split, "
+                                   "extract, score) and write a clip index: one typed Parquet row per scored clip "
+                                   "with its span, sizes, caption, every score and the verdict of the spec's own "
+                                   "profile (index/*.parquet). Nothing else is made. Rerunning resumes. Then "
+                                   "`datakit inspect INDEX --profile P` and `datakit build`.")
+    c.add_argument("pipeline", help="pipeline spec YAML")
+    c.add_argument("--input", action="append", metavar="URI",
+                   help="input folder, glob, list file or manifest (repeatable; replaces the spec's input)")
+    c.add_argument("--output", metavar="URI", help="index root (replaces the spec's output)")
+    c.add_argument("--address", metavar="auto|HOST:PORT", help="run on an existing Ray cluster")
+    c.add_argument("--limit", type=int, metavar="N", help="process at most N input videos")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a spec value (repeatable)")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=cmd_curate)
+
+    b = sub.add_parser("build", help="build samples from a clip index with a filter profile, without re-scoring",
+                       description="Apply a filter profile to the scores stored in a clip index (from `curate`, "
+                                   "or a `run` with a score stage) and run the stages after the filter (extract "
+                                   "again, refs, SDEdit, synthetic) for the clips it keeps only. Building into an "
+                                   "existing build with a looser profile adds the newly kept clips; a profile that "
+                                   "would drop samples already there is refused (give a new --output).")
+    b.add_argument("pipeline", help="pipeline spec YAML (the one the index was curated with)")
+    b.add_argument("--index", required=True, metavar="URI", help="clip index root (`datakit curate` or run output)")
+    b.add_argument("--profile", metavar="NAME", help="filter profile (filters/NAME.yaml or a path); "
+                                                      "default: the spec's filter stage")
+    b.add_argument("--output", required=True, metavar="URI", help="output root of the build")
+    b.add_argument("--address", metavar="auto|HOST:PORT", help="run on an existing Ray cluster")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a spec value, e.g. filter.profile=paper (repeatable)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_build)
 
     v = sub.add_parser("verify", help="check every shard, member, checksum and count of an output",
                        description="Exit 0 if every complete shard is readable, every member decodes and "
@@ -237,16 +297,6 @@ def register(sub) -> None:
                    help='only samples matching, e.g. "scores.musiq > 40 and source.height >= 720"')
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_inspect)
-
-    rfl = sub.add_parser("refilter", help="apply another filter profile to a finished output, without re-scoring",
-                         description="Re-apply a filter profile to the scores stored in an output's manifests and "
-                                     "write a keep-list (Parquet: key, shard, kept, reason, failed). Nothing is "
-                                     "scored or rewritten; clips an earlier filter stage rejected cannot come back.")
-    rfl.add_argument("output", help="output root")
-    rfl.add_argument("profile", help="profile name (filters/NAME.yaml) or path")
-    rfl.add_argument("--keep-list", metavar="URI", help="where to write it (default OUTPUT/keep/PROFILE.parquet)")
-    rfl.add_argument("--json", action="store_true", help="print JSON")
-    rfl.set_defaults(func=cmd_refilter)
 
     sm = sub.add_parser("samples", help="copy the bundled real sample videos (with captions) into a folder")
     sm.add_argument("dest", nargs="?", default="data/samples", help="destination folder (default: data/samples)")

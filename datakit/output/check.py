@@ -23,26 +23,27 @@ def check(root: str, deep: bool = False) -> list[Problem]:
     done = set(committed_batches(root))
     problems = _leftovers(root, done)
     rejects = {layout.name_of(u) for u in fsio.list_files(fsio.join(root, layout.REJECTS), recursive=False)}
+    index = {layout.name_of(u) for u in fsio.list_files(fsio.join(root, layout.INDEX), recursive=False)}
     for name in sorted(done):
-        problems += check_batch(root, name, name in rejects, deep)
+        problems += check_batch(root, name, name in rejects, deep, name in index)
     return problems
 
 
 def _leftovers(root: str, done: set[str]) -> list[Problem]:
     out = []
-    for folder in (layout.META, layout.SHARDS, layout.MANIFESTS, layout.REJECTS):
+    for folder in (layout.META, layout.SHARDS, layout.MANIFESTS, layout.REJECTS, layout.INDEX):
         for uri in fsio.list_files(fsio.join(root, folder), recursive=False):
             base = uri.rsplit("/", 1)[-1]
             if fsio.is_tmp(uri):
                 name = layout.name_of(base.split(".tmp-", 1)[0]) or ""
                 out.append(Problem(name, uri, "temporary file left by an interrupted run", damaged=False))
-            elif folder in (layout.SHARDS, layout.REJECTS) and (name := layout.name_of(uri)) and name not in done:
+            elif folder in (layout.SHARDS, layout.REJECTS, layout.INDEX) and (name := layout.name_of(uri)) and name not in done:
                 out.append(Problem(name, uri, "batch never committed (no manifest): left by an interrupted run",
                                    damaged=False))
     return out
 
 
-def check_batch(root: str, name: str, has_rejects: bool, deep: bool = False) -> list[Problem]:
+def check_batch(root: str, name: str, has_rejects: bool, deep: bool = False, has_index: bool = False) -> list[Problem]:
     """Problems of one committed batch (empty when it reads back whole)."""
     man = layout.manifest_uri(root, name)
     try:
@@ -54,6 +55,13 @@ def check_batch(root: str, name: str, has_rejects: bool, deep: bool = False) -> 
         uri = layout.rejects_uri(root, name)
         try:
             list(file_rows(uri))
+        except CorruptFile as e:
+            out.append(Problem(name, uri, e.reason))
+    if has_index:
+        uri = layout.index_uri(root, name)
+        try:
+            for _ in file_rows(uri, ["key"]):
+                pass
         except CorruptFile as e:
             out.append(Problem(name, uri, e.reason))
     if rows:

@@ -52,6 +52,17 @@ class Output:
         return [u for u in fsio.list_files(fsio.join(self.root, layout.REJECTS), recursive=False)
                 if layout.name_of(u) in done and u.endswith(".parquet")]
 
+    def index_uris(self) -> list[str]:
+        """Clip index files of committed batches."""
+        done = set(self.batches())
+        return [u for u in fsio.list_files(fsio.join(self.root, layout.INDEX), recursive=False)
+                if layout.name_of(u) in done and u.endswith(".parquet")]
+
+    @property
+    def kind(self) -> str:
+        """``run``, ``curate`` (a clip index only) or ``build`` (made from an index)."""
+        return self.config.get("kind") or "run"
+
     def summary(self) -> dict | None:
         """meta/summary.json as the last run wrote it (None before a run finished)."""
         uri = layout.summary_uri(self.root)
@@ -87,6 +98,16 @@ class Output:
     def reject_rows(self, columns: list[str] | None = None) -> Iterator[dict]:
         """Reject rows, streamed (``reject_meta(row)`` gives the record's metadata)."""
         for uri in self.rejects_uris():
+            yield from file_rows(uri, columns)
+
+    def index_tables(self, columns: list[str] | None = None) -> Iterator[tuple[str, pa.Table]]:
+        """(batch name, table) per committed clip index file, columns projected."""
+        for uri in self.index_uris():
+            yield layout.name_of(uri), _table(uri, columns)
+
+    def index_rows(self, columns: list[str] | None = None) -> Iterator[dict]:
+        """Clip index rows, streamed (``reject_meta(row)`` gives the record's metadata)."""
+        for uri in self.index_uris():
             yield from file_rows(uri, columns)
 
     def count_samples(self) -> int:
@@ -212,7 +233,8 @@ def _check_version(uri: str, schema: pa.Schema) -> None:
     bad = [f.name for f in want if schema.get_field_index(f.name) < 0
            or not schema.field(f.name).type.equals(f.type)]
     if format_version_of(schema) != layout.FORMAT_VERSION or bad:
-        kind = "rejects file" if f"/{layout.REJECTS}/" in uri else "manifest"
+        kind = ("rejects file" if f"/{layout.REJECTS}/" in uri else
+                "index file" if f"/{layout.INDEX}/" in uri else "manifest")
         raise CorruptFile(uri, f"not a format {layout.FORMAT_VERSION} {kind}"
                                + (f" (column {', '.join(bad[:3])} missing or of another type)" if bad else ""))
 

@@ -62,11 +62,13 @@ def plan_dir(root: str) -> str:
     return fsio.join(root, layout.META, PLAN)
 
 
-def config_doc(settings: OutputSettings, spec: dict) -> dict:
-    return {"config_hash": settings.config_hash, "format_version": layout.FORMAT_VERSION, "spec": spec}
+def config_doc(settings: OutputSettings, spec: dict, extra: dict | None = None) -> dict:
+    """meta/config.json; ``extra``: what ``curate`` and ``build`` add (``kind``, ``index``)."""
+    return {"config_hash": settings.config_hash, "format_version": layout.FORMAT_VERSION, "spec": spec,
+            **(extra or {})}
 
 
-def open_for_run(settings: OutputSettings, spec: dict) -> ResumeState:
+def open_for_run(settings: OutputSettings, spec: dict, extra: dict | None = None) -> ResumeState:
     """Prepare ``settings.root`` for a run of ``spec`` (the resolved spec, as JSON) and read it."""
     root = fsio.normalize(settings.root)
     if fsio.exists(root) and not fsio.is_dir(root):
@@ -82,8 +84,8 @@ def open_for_run(settings: OutputSettings, spec: dict) -> ResumeState:
                 f"{root} was made with a different config (hash {old.get('config_hash')}, now "
                 f"{settings.config_hash}); write to a new --output, or rerun with the original spec and --set values")
     else:
-        fsio.write_atomic(layout.config_uri(root), json.dumps(config_doc(settings, spec), indent=2).encode())
-    for folder in (layout.SHARDS, layout.MANIFESTS, layout.REJECTS):
+        fsio.write_atomic(layout.config_uri(root), json.dumps(config_doc(settings, spec, extra), indent=2).encode())
+    for folder in (layout.SHARDS, layout.MANIFESTS, layout.REJECTS) + ((layout.INDEX,) if settings.index else ()):
         fsio.makedirs(fsio.join(root, folder))
 
     state = ResumeState(root=root)
@@ -113,8 +115,9 @@ def read_done(root: str) -> ResumeState:
 
 
 def remove_batch(root: str, name: str) -> None:
-    """Un-commit a batch (its manifest first), then delete its tar and rejects."""
-    for uri in (layout.manifest_uri(root, name), layout.tar_uri(root, name), layout.rejects_uri(root, name)):
+    """Un-commit a batch (its manifest first), then delete its tar, rejects and index."""
+    for uri in (layout.manifest_uri(root, name), layout.tar_uri(root, name), layout.rejects_uri(root, name),
+                layout.index_uri(root, name)):
         fsio.delete(uri)
 
 
@@ -126,11 +129,15 @@ def _read_done(state: ResumeState) -> None:
     out = open_output(state.root)
     man = [t for _, t in out.manifest_tables(_KEY_COLUMNS)]
     rej = [t for _, t in out.reject_tables(_KEY_COLUMNS)]
+    idx = []
+    if out.kind == "curate":               # a clip index: its indexed clips are done too
+        idx = [t.filter(pc.is_null(t.column("stage"))).select(_KEY_COLUMNS)
+                for _, t in out.index_tables(_KEY_COLUMNS + ["stage"])]
     state.samples = sum(t.num_rows for t in man)
     state.rejects = sum(t.num_rows for t in rej)
     tables = [t.select(_KEY_COLUMNS).cast(pa.schema([("key", pa.string()), ("source_id", pa.string()),
                                                      ("source_clips", pa.int64())]))
-              for t in man + rej]
+              for t in man + rej + idx]
     if not tables:
         return
     t = pa.concat_tables(tables)

@@ -27,6 +27,13 @@ Manifest columns (one row per sample):
   size, sha256}, where ``offset`` and ``size`` locate the member's data in the tar
 - ``json``: the sample's json member, as text
 
+Clip index rows (``index/NAME.parquet``, one per clip that was scored, kept or not):
+``key``, ``pipeline``, ``index_hash``, ``format_version``, ``datakit_version``, the source
+and span fields of the manifests, ``hr``, ``scores``, ``filter`` (the verdict of the
+spec's own profile), ``caption``, ``caption_source``, ``stage`` and ``reason`` (set when
+the record was rejected, by the filter or a later stage) and ``json`` (the record's meta,
+from which ``datakit build`` rebuilds the record exactly).
+
 Reject rows: ``key``, ``source_uri``, ``source_id``, ``source_clips``, ``start_frame``,
 ``end_frame``, ``stage``, ``reason``, ``detail``, ``scores`` (same struct as the
 manifests, so statistics can include rejected clips) and ``json`` (the record's meta).
@@ -37,7 +44,7 @@ import json
 
 import pyarrow as pa
 
-from .layout import FORMAT_VERSION, REJECTS
+from .layout import FORMAT_VERSION, INDEX, REJECTS
 from .settings import OutputSettings
 
 # -------------------------------------------------------------- declared types
@@ -123,11 +130,27 @@ def _metadata(settings: OutputSettings) -> dict[bytes, bytes]:
     return {_META_VERSION: str(FORMAT_VERSION).encode(), _META_SCORES: json.dumps(list(settings.metrics)).encode()}
 
 
+def index_schema(settings: OutputSettings) -> pa.Schema:
+    """The clip index schema of an output whose pipeline writes ``settings.metrics``."""
+    i64, f64, s = pa.int64(), pa.float64(), pa.string()
+    return pa.schema([
+        ("key", s), ("pipeline", s), ("index_hash", s), ("format_version", i64), ("datakit_version", s),
+        ("source_uri", s), ("source_id", s), ("source_clips", i64), ("scene", i64),
+        ("start_frame", i64), ("end_frame", i64), ("num_frames", i64), ("fps", f64), ("start_time", f64),
+        ("source", SOURCE), ("hr", MEDIA),
+        *_scores(settings),
+        ("filter", FILTER), ("caption", s), ("caption_source", s), ("stage", s), ("reason", s),
+        ("json", s),
+    ], metadata=_metadata(settings))
+
+
 def declared_columns(uri: str) -> pa.Schema:
-    """The columns every manifest (or, under ``rejects/``, every rejects file) has, whatever the
-    pipeline's score names."""
+    """The columns every manifest (or, under ``rejects/`` or ``index/``, every rejects or index
+    file) has, whatever the pipeline's score names."""
     if f"/{REJECTS}/" in uri:
         return REJECT_SCHEMA
+    if f"/{INDEX}/" in uri:
+        return index_schema(OutputSettings(root="", prefix="", config_hash="", pipeline="", task=""))
     return manifest_schema(OutputSettings(root="", prefix="", config_hash="", pipeline="", task=""))
 
 
@@ -178,6 +201,18 @@ def reject_table(rows: list[dict], settings: OutputSettings) -> pa.Table:
             row["scores"] = meta.get("scores")
         for f in schema:
             cols[f.name].append(coerce(row.get(f.name), f.type))
+    return pa.Table.from_pydict(cols, schema=schema)
+
+
+def index_table(rows: list[dict], settings: OutputSettings) -> pa.Table:
+    """Clip index rows (the record's meta, plus ``key``, ``stage``, ``reason`` and the identity
+    fields; ``json``: the meta as text) as a table."""
+    schema = index_schema(settings)
+    cols = {f.name: [] for f in schema}
+    for row in rows:
+        view = _summaries(row)
+        for f in schema:
+            cols[f.name].append(coerce(view.get(f.name), f.type))
     return pa.Table.from_pydict(cols, schema=schema)
 
 

@@ -10,6 +10,9 @@ Commit protocol, per shard of the batch (a batch is cut into shards of at most
     shards/NAME.tar         written to a temporary name, renamed        (skipped: no samples)
     rejects/NAME.parquet    written to a temporary name, renamed        (the batch's rejects,
                                                                          with its last shard)
+    index/NAME.parquet      written to a temporary name, renamed        (clip index rows of the
+                                                                         shard's records that have
+                                                                         scores; ``settings.index``)
     manifests/NAME.parquet  written to a temporary name, renamed LAST   (the commit point)
 
 ``NAME`` comes from the keys the manifest commits (``layout.batch_name``), so a task that
@@ -20,8 +23,9 @@ are ordered by key first, so the same records give the same shards in any order.
 """
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import __version__, faults, fsio
 from ..records import Record
@@ -63,19 +67,38 @@ def reject_row(rec: Record) -> dict:
             "json": {k: v for k, v in m.items() if k != "manifest_caption"}}
 
 
+def index_row(rec: Record, settings: OutputSettings) -> dict:
+    """The clip index row of a scored record (kept, rejected, or only indexed by ``curate``)."""
+    meta = {k: v for k, v in rec.meta.items() if k != "manifest_caption"}
+    row = {**meta, "key": rec.key, "pipeline": settings.pipeline, "index_hash": settings.index_hash,
+           "format_version": layout.FORMAT_VERSION, "datakit_version": __version__,
+           "stage": rec.reject.stage if rec.reject else None, "reason": rec.reject.reason if rec.reject else None,
+           "json": json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str)}
+    return row
+
+
 @dataclass
 class _Shard:
     samples: list[tuple[Record, dict, dict[str, bytes]]]
     rejects: list[Record]
+    indexed: list[Record] = field(default_factory=list)     # curate: scored records, index rows only
 
     def keys(self) -> list[str]:
-        return [r.key for r, _, _ in self.samples] + [r.key for r in self.rejects]
+        return [r.key for r, _, _ in self.samples] + [r.key for r in self.rejects] + [r.key for r in self.indexed]
+
+    def index_records(self) -> list[Record]:
+        recs = [r for r, _, _ in self.samples] + self.rejects + self.indexed
+        return [r for r in recs if "scores" in r.meta]
 
 
 def plan_shards(records: list[Record], settings: OutputSettings) -> list[_Shard]:
     """The shards a batch is written as: samples in key order, cut at ``max_samples`` or once a
     shard holds ``max_bytes``; the rejects ride with the last shard (or alone)."""
     recs = sorted(records, key=lambda r: r.key)
+    if settings.mode == "curate":         # no samples: scored clips become index rows, the rest rejects
+        indexed = [r for r in recs if r.reject is None]
+        rejects = [r for r in recs if r.reject is not None]
+        return [_Shard([], rejects, indexed)] if recs else []
     shards: list[_Shard] = []
     cur: list = []
     size = 0
@@ -114,6 +137,8 @@ def write_batch(records: list[Record], settings: OutputSettings) -> list[dict]:
         for rec in shard.rejects:
             _log_reject(rec)
             status.append(_status(rec, "rejected", rec.reject.reason, 0, name))
+        for rec in shard.indexed:
+            status.append(_status(rec, "indexed", None, 0, name))
     return status
 
 
@@ -162,6 +187,12 @@ def _commit(shard: _Shard, name: str, settings: OutputSettings) -> dict[str, int
         _write_parquet(layout.rejects_uri(root, name),
                        schema.reject_table([reject_row(r) for r in shard.rejects], settings))
     fault_point("after_rejects")
+    index = shard.index_records() if settings.index else []
+    if index:
+        fsio.makedirs(fsio.join(root, layout.INDEX))
+        _write_parquet(layout.index_uri(root, name), schema.index_table([index_row(r, settings) for r in index],
+                                                                         settings))
+    fault_point("after_index")
     fsio.makedirs(fsio.join(root, layout.MANIFESTS))
     table = schema.manifest_table(rows, settings)
     fault_point("before_manifest")

@@ -18,9 +18,9 @@ A profile::
 
 The first failing rule (in file order) is the clip's reject reason; every failing rule is
 recorded in ``meta["filter"]["failed"]``. Because every score of every clip is kept (in the
-manifests, and in the rejects table for rejected clips), ``datakit refilter``
-(:mod:`datakit.refilter`) re-applies another profile to a finished output without
-scoring anything again.
+manifests, in the rejects table for rejected clips, and in the clip
+index), ``datakit build --index`` (:mod:`datakit.curation`) applies another profile to
+them without scoring anything again.
 """
 from __future__ import annotations
 
