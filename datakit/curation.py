@@ -83,13 +83,46 @@ def curate_spec(spec: PipelineSpec) -> PipelineSpec:
     return spec.model_copy(update={"stages": stages})
 
 
+def profile_filter(profile: str) -> FilterConfig:
+    """The filter stage of profile ``profile`` (filters/NAME.yaml or a path); ProfileError names the file."""
+    from .scoring import profiles
+
+    prof = profiles.load(profile)
+    return FilterConfig(profile=profile, rules=[r.model_dump() for r in prof.rules], profile_name=prof.name)
+
+
+def own_filter(index: Output) -> FilterConfig:
+    """The filter an index was made with: its spec's filter stage, with the rules it recorded."""
+    st = next((s for s in index.spec.get("stages") or [] if isinstance(s, dict) and s.get("stage") == "filter"), None)
+    if st is None:
+        raise CurationError(f"{index.root} was made by a pipeline without a filter stage; "
+                            "name the clips to keep with --profile NAME (filters/NAME.yaml)")
+    return FilterConfig.model_validate({**st, "action": "reject"})
+
+
+class Verdicts:
+    """A profile applied to stored scores on the driver: what ``build`` plans with and ``inspect`` counts.
+
+    Calling it with keys and their ``scores`` (dicts, None values meaning "not scored") gives
+    each clip's ``{"profile", "passed", "failed": [rule names]}``, from the filter stage's own code.
+    """
+
+    def __init__(self, filt: FilterConfig):
+        self.stage = Filter(filt.model_copy(update={"action": "tag"}))
+        self.stage.setup()
+        self.rules = self.stage.rules
+        self.profile = filt.profile_name or filt.profile
+
+    def __call__(self, keys: list[str], scores: list[dict | None]) -> list[dict]:
+        recs = [Record(key=k, meta={"scores": {n: v for n, v in (s or {}).items() if v is not None}})
+                for k, s in zip(keys, scores)]
+        return [r.meta["filter"] for r in self.stage.process_batch(recs)]
+
+
 def with_profile(spec: PipelineSpec, profile: str | None) -> tuple[PipelineSpec, FilterConfig]:
     """``spec`` with its filter replaced by ``profile`` (when given), and that filter."""
     if profile is not None:
-        from .scoring import profiles
-
-        prof = profiles.load(profile)           # ProfileError: the file and what is wrong
-        filt = FilterConfig(profile=profile, rules=[r.model_dump() for r in prof.rules], profile_name=prof.name)
+        filt = profile_filter(profile)          # ProfileError: the file and what is wrong
         stages = [filt if s.stage == "filter" else s for s in spec.stages]
         if "filter" not in spec.stage_names():
             stages.insert(cut_of(spec), filt)
@@ -150,15 +183,9 @@ class Planner:
 
     def __init__(self, index: Output, filt: FilterConfig, out_root: str):
         self.index, self.out_root = index, out_root
-        self.stage = Filter(filt)
-        self.stage.setup()
-        self.profile = filt.profile_name or filt.profile
+        self.verdicts = Verdicts(filt)
+        self.profile = self.verdicts.profile
         self.rows = self.kept = 0
-
-    def verdicts(self, keys: list[str], scores: list[dict | None]) -> list[dict]:
-        recs = [Record(key=k, meta={"scores": {n: v for n, v in (s or {}).items() if v is not None}})
-                for k, s in zip(keys, scores)]
-        return [r.meta["filter"] for r in self.stage.process_batch(recs)]
 
     def __call__(self, state, dest: str) -> ingest.Plan:
         out = open_output(self.out_root)

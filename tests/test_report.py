@@ -3,6 +3,7 @@
 One demo run builds the output (with an untrusted caption, untrusted file names and one
 injected reject row whose every text field is markup); one Chromium serves the module.
 """
+import html
 import io
 import json
 import os
@@ -187,6 +188,70 @@ def test_inspect_cli_rejects_what_is_not_an_output(tmp_path):
     r = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(tmp_path / "nope"), "--html",
                         str(tmp_path / "site")], capture_output=True, text=True, check=False)
     assert r.returncode == 2 and "not a datakit output" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_inspect_profile_counts_rules_like_build_and_previews_spans(report_output, tmp_path):
+    """`inspect OUT --profile P` before any build: P's thresholds on the histograms, per-rule counts that
+    `build --profile P` agrees with (it is run), and HR previews decoded from the source spans."""
+    from datakit import curation
+    from datakit.scoring.profiles import Rule
+
+    out, _, _ = report_output
+    rows = list(reader.open_output(str(out)).index_rows(["key", "scores"]))
+    sharp = sorted(r["scores"]["sharpness"] for r in rows if r["scores"] and r["scores"]["sharpness"] is not None)
+    cut = round((sharp[len(sharp) // 2 - 1] + sharp[len(sharp) // 2]) / 2, 3)   # keeps about half
+    rules = [{"name": "soft", "metric": "sharpness", "min": cut},
+             {"name": "glare", "metric": "bright_fraction", "max": 0.25},
+             {"name": "restless", "metric": "motion", "max": 3.5}]
+    tree = {"name": "half", "score": {"metrics": ["sharpness", "exposure", "motion"]}, "rules": rules}
+    prof = tmp_path / "half.yaml"
+    prof.write_text(json.dumps(tree))
+    site = tmp_path / "site"
+    cli = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(out), "--profile", str(prof),
+                          "--html", str(site), "--samples", "2"], capture_output=True, text=True, check=False)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    # the counts, recomputed here from the index rows and the rules alone
+    fails = [[r["name"] for r in rules if Rule.model_validate(r).check(
+        {k: v for k, v in (row["scores"] or {}).items() if v is not None})] for row in rows]
+    kept = sum(not f for f in fails)
+    assert 0 < kept < len(rows)
+    assert f"profile half keeps {kept} of {len(rows)} indexed clips" in cli.stdout
+    index = (site / "index.html").read_text()
+    assert re.search(rf'data-kept="{kept}" data-clips="{len(rows)}"', index)
+    for r in rules:
+        n = sum(r["name"] in f for f in fails)
+        assert re.search(rf'<tr data-rule="{r["name"]}">.*?<td class="num failing">{n}</td>', index), r["name"]
+    # P's thresholds are drawn on the histograms of their metrics
+    for r in rules:
+        svg = re.search(rf'<figure class="chart" data-metric="{r["metric"]}">.*?(<svg.*?</svg>)', index).group(1)
+        assert fmt.rule_label(r["name"], r.get("min"), r.get("max")) in svg
+    # previews: two kept and two turned-down clips, HR frames decoded from their source spans
+    cards = re.findall(r'<div class="card preview" data-key="([^"]*)" data-verdict="(\w+)">'
+                       r'(?:<img src="(media/[^"]+/strip\.webp)"|<div class="nopic">)', index)
+    assert sorted(v for _, v, _ in cards) == ["kept", "kept", "rejected", "rejected"]
+    for key, _, rel in cards:
+        if html.unescape(key) == EVIL_REJECT["key"]:      # its source is no video: the card says so
+            assert not rel
+            continue
+        img = Image.open(site / rel)
+        assert img.format == "WEBP" and img.width > 2 * img.height and np.asarray(img).std() > 5
+
+    # build with P keeps exactly the clips inspect counted (the same profile code plans it)
+    built = tmp_path / "built"
+    s = spec.load(REPO / "pipelines" / "demo.yaml", [f"output={built}", "split.max_clips_per_source=2",
+                                                      "synthetic.profile=bicubic"])
+    res = curation.build(s, str(out), str(prof), progress=False)
+    assert res.sources == kept
+    assert res.samples_written + sum(1 for x in reader.open_output(str(built)).reject_rows(["stage"])
+                                     if x["stage"] != "filter") == kept
+
+    # without --profile a run output is the ordinary report (it needs --html); a missing profile is one line
+    bad = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(out), "--profile", "no_such"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "no_such" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    bad = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(out)],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "--html" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
 
 
 # ---------------------------------------------------------------- in a browser

@@ -191,7 +191,12 @@ def cmd_inspect(args) -> int:
             compile_where(args.where)
         except WhereError as e:
             return fail(str(e))
-    opts = ReportOptions(samples=args.samples, task=args.task, where=args.where)
+    if args.profile or out.kind == "curate":
+        return _inspect_index(args, out.root)
+    if not args.html:
+        return fail(f"{out.root}: give --html DIR to write its report (or --profile P to see what a profile "
+                    "keeps of its clip index)")
+    opts = ReportOptions(samples=50 if args.samples is None else args.samples, task=args.task, where=args.where)
     try:
         if args.quiet:
             res = build_site(out.root, args.html, opts)
@@ -204,6 +209,29 @@ def cmd_inspect(args) -> int:
         return fail(str(e))
     print(f"wrote {res['samples']} sample pages and {res['rejects']} rejects to {res['dir']}/index.html")
     return 0
+
+
+def _inspect_index(args, root: str) -> int:
+    """``inspect INDEX [--profile P]``: what a profile keeps of a clip index, per rule (and the site)."""
+    from ..curation import CurationError
+    from ..output.errors import OutputError
+    from ..report import ReportOptions, inspect_index
+    from ..scoring.profiles import ProfileError
+
+    opts = ReportOptions(task=args.task, where=args.where)
+    cards = 6 if args.samples is None else args.samples
+    try:
+        rep = inspect_index(root, args.profile, args.html, opts, cards=cards)
+    except (CurationError, OutputError, ProfileError) as e:
+        return fail(str(e))
+    print(f"profile {rep.profile} keeps {rep.kept} of {rep.clips} indexed clips in {rep.root}")
+    print(f"\n  {'rule':<20} {'threshold':<26} {'failing':>8} {'alone':>6} {'kept so far':>12}")
+    for r in rep.rules:
+        print(f"  {r.name:<20} {r.threshold:<26} {r.failing:>8} {r.only:>6} {r.kept_so_far:>12}")
+    if rep.dir:
+        print(f"\nwrote the histograms, the rule table and {rep.cards} clip previews to {rep.dir}/index.html")
+    return 0
+
 
 def cmd_samples(args) -> int:
     from ..samples import write_samples
@@ -281,17 +309,26 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=cmd_stats)
 
-    i = sub.add_parser("inspect", help="write a static HTML report: clip table, HR | LR | references player, rejects",
-                       description="Write a self-contained static site (open DIR/index.html from disk; no network): "
-                                   "per-stage counters; histograms of every score over kept and rejected clips "
-                                   "with the filter thresholds labelled; a table of the shown samples and all "
-                                   "rejected clips to sort and filter by any score, stage, reason, task or source; "
-                                   "one page per sample with a frame-stepping HR | LR | references player, an "
-                                   "HR/LR comparison slider and the degradation parameters; a rejects gallery.")
-    i.add_argument("output", help="output root")
-    i.add_argument("--html", required=True, metavar="DIR", help="folder to write the site into")
-    i.add_argument("--samples", type=int, default=50, metavar="N",
-                   help="sample pages to write, in shard order (default 50); histograms count every clip")
+    i = sub.add_parser("inspect", help="write a static HTML report: clip table, HR | LR | references player, rejects; "
+                                       "or what a filter profile keeps of a clip index",
+                       description="Of an output: write a self-contained static site (open DIR/index.html from "
+                                   "disk; no network): per-stage counters; histograms of every score over kept and "
+                                   "rejected clips with the filter thresholds labelled; a table of the shown "
+                                   "samples and all rejected clips to sort and filter by any score, stage, reason, "
+                                   "task or source; one page per sample with a frame-stepping HR | LR | references "
+                                   "player, an HR/LR comparison slider and the degradation parameters; a rejects "
+                                   "gallery. Of a clip index (`datakit curate`, or a run with --profile), before "
+                                   "any build: how many clips profile P keeps per rule (printed), and with --html "
+                                   "the score histograms with P's thresholds, HR previews of kept and turned-down "
+                                   "clips decoded from their source spans, and a table of the clips.")
+    i.add_argument("output", help="output root or clip index root")
+    i.add_argument("--html", metavar="DIR", help="folder to write the site into (needed for an output)")
+    i.add_argument("--profile", metavar="NAME",
+                   help="judge the clip index with this filter profile (filters/NAME.yaml or a path); "
+                        "default for an index: the profile it was curated with")
+    i.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="sample pages to write, in shard order (default 50); of an index: previews of N kept "
+                        "and N turned-down clips (default 6); histograms count every clip")
     i.add_argument("--task", choices=["t2v", "mi2v", "edit"], help="only samples of this task")
     i.add_argument("--where", metavar="EXPR",
                    help='only samples matching, e.g. "scores.musiq > 40 and source.height >= 720"')
