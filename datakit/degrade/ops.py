@@ -89,16 +89,25 @@ def gaussian_taps(size: int, sigma: float) -> np.ndarray:
 def usm(frame: np.ndarray, taps: np.ndarray, weight: float, threshold: float) -> np.ndarray:
     """Unsharp masking (Real-ESRGAN ``USMSharp``, mmagic ``UnsharpMasking``), float32 out.
 
-    ``taps``: the 1-D Gaussian (its outer product is the references' 2-D kernel). The 0/1 mask
-    is blurred from 8-bit values, which reads a quarter of the bytes of a float mask.
+    ``taps``: the 1-D Gaussian (its outer product is the references' 2-D kernel). Both blurs
+    read 8-bit values where they can (an 8-bit frame, the 0/1 mask): OpenCV's filter gives the
+    same float32 sums from 8-bit input as from its float32 copy, reading a quarter of the bytes.
+    The residual is computed once and the blend is done in place.
     """
     x = as_float(frame)
-    blurred = cv2.sepFilter2D(x, -1, taps, taps, borderType=cv2.BORDER_REFLECT_101)
-    mask = (np.abs(x - blurred) > np.float32(threshold)).view(np.uint8)               # 0 / 1
+    src = frame if frame.dtype == np.uint8 else x
+    blurred = cv2.sepFilter2D(src, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REFLECT_101)
+    residual = cv2.subtract(x, blurred)
+    h, w, c = x.shape
+    # |residual| > threshold as 0 / 1 bytes: inRange marks |r| <= threshold with 255, the
+    # threshold turns 0 into 1 and 255 into 0
+    inside = cv2.inRange(residual.reshape(h, w * c), -float(threshold), float(threshold))
+    mask = cv2.threshold(inside, 0, 1, cv2.THRESH_BINARY_INV)[1].reshape(h, w, c)
     soft = cv2.sepFilter2D(mask, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REFLECT_101)
-    sharp = cv2.scaleAdd(cv2.subtract(x, blurred), float(weight), x)               # x + weight * residual
+    sharp = cv2.scaleAdd(residual, float(weight), x, dst=residual)                # x + weight * residual
     np.clip(sharp, 0, 255, out=sharp)
-    return cv2.add(x, cv2.multiply(soft, cv2.subtract(sharp, x)))                    # soft sharp + (1 - soft) x
+    d = cv2.subtract(sharp, x, dst=sharp)
+    return cv2.add(x, cv2.multiply(soft, d, dst=soft), dst=soft)                   # soft sharp + (1 - soft) x
 
 
 # ---- blur ----------------------------------------------------------------------------------
