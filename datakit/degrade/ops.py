@@ -13,7 +13,15 @@ Speed levers that keep the bytes (the output does not change):
   ``TRIM_TOL``) and then filtered by the cheapest exact path: two 1-D passes for rank-1
   kernels, OpenCV's direct filter up to ``DIRECT_MAX`` taps, an FFT above;
 * JPEG converts RGB to BGR with a contiguous copy (OpenCV is several times slower on the
-  negative-stride view ``x[..., ::-1]``; the coded bytes are the same).
+  negative-stride view ``x[..., ::-1]``; the coded bytes are the same) and decodes straight to RGB;
+* unsharp masking blurs the 8-bit frame itself and the 8-bit 0/1 mask (OpenCV's filter gives
+  the same float32 sums as from float copies, reading a quarter of the bytes);
+* Poisson noise computes what depends on a pixel's 8-bit value once per value (a look-up);
+  the fast Gaussian sampler takes its 16-bit uniforms from the generator's 64-bit outputs
+  where those are ``rng.bytes``' bytes; ``quantize`` is OpenCV's saturating conversion;
+* DiffJPEG's 8x8 DCTs run as one product per row of blocks (``diffjpeg.py``).
+
+``tests/test_degrade_golden.py`` holds every one of them to the bytes recorded before them.
 
 Faster noise samplers change the samples but not their distribution; they are a recorded
 choice (``sampler="fast"``), never applied silently.
@@ -371,12 +379,17 @@ def poisson_noise(frame: np.ndarray, scale: float, gray: bool, rng: np.random.Ge
 
 # ---- JPEG ----------------------------------------------------------------------------------
 
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)   # OpenCV >= 4.11
+
+
 def jpeg(frame: np.ndarray, quality: float) -> np.ndarray:
     """JPEG-compress and decode a frame with OpenCV's libjpeg (4:2:0) at integer ``quality`` (1..100)."""
     bgr = cv2.cvtColor(quantize(frame), cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(round(quality))])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
+    if _IMREAD_RGB is not None:   # libjpeg-turbo writes RGB directly: the same bytes as BGR + a swap
+        return cv2.imdecode(buf, _IMREAD_RGB)
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
