@@ -136,6 +136,14 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(sample_dir, tmp_p
     assert "new --output" in r.stderr and set(samples(b)) == set(rows)
     assert logged(log, "score") == Counter(list(rows))                     # still scored once
 
+    # the trainer reads both builds at once: a clip kept by both is one item; the index alone is no corpus
+    from datakit.train.data import DataError, build_index
+
+    entries = [e for es in build_index([str(a), str(b)]).values() for e in es]
+    assert sorted(e.key for e in entries) == sorted(rows)
+    with pytest.raises(DataError, match="clip index"):
+        build_index([str(idx)])
+
 
 def test_run_writes_the_index_and_a_build_from_it_matches_the_run(sample_dir, tmp_path):
     run = tmp_path / "run"

@@ -62,14 +62,22 @@ class Entry:
 
 
 def build_index(roots: list[str]) -> dict[str, list[Entry]]:
-    """task -> entries of every committed batch under ``roots``, in a stable order."""
+    """task -> entries of every committed batch under ``roots``, in a stable order.
+
+    Several builds of one clip index may keep the same clip (same key, same bytes): it is
+    used once, from the first root that has it."""
     out: dict[str, list[Entry]] = {t: [] for t in TASKS}
     cols = ["key", "task", "num_frames", "hr", "fps", "caption", "shard", "members"]
+    seen: set[str] = set()
+    repeated = 0
     for root in roots:
         try:
             output = open_output(root)
         except OutputError as e:
             raise DataError(str(e)) from None
+        if output.kind == "curate":
+            raise DataError(f"{output.root} is a clip index (datakit curate), it holds no samples: train on a "
+                            f"build of it (datakit build SPEC --index {output.root} --output OUT)")
         if not output.batches():
             raise DataError(f"{output.root}: no committed batches (no manifests/*.parquet); "
                             "finish its `datakit run` first")
@@ -77,12 +85,19 @@ def build_index(roots: list[str]) -> dict[str, list[Entry]]:
             task = row.get("task") or "t2v"
             if task not in out:
                 continue
+            if row["key"] in seen:
+                repeated += 1
+                continue
+            seen.add(row["key"])
             members = row.get("members") or []
             frames = int(row.get("num_frames") or (row.get("hr") or {}).get("frames") or 0)
             out[task].append(Entry(output.tar_uri(row["shard"]), row["key"], task, frames,
                                    tuple(m["name"] for m in members), row.get("caption") or "",
                                    float(row.get("fps") or 24.0),
                                    tuple((m["name"], m["offset"], m["size"], m["sha256"]) for m in members)))
+    if repeated:
+        log.info("%d samples are in more than one root (the same clip kept by several builds): each is used once",
+                 repeated)
     for t in out:
         out[t].sort(key=lambda e: (e.shard, e.key))
     return out
