@@ -64,11 +64,11 @@ class Entry:
 def build_index(roots: list[str]) -> dict[str, list[Entry]]:
     """task -> entries of every committed batch under ``roots``, in a stable order.
 
-    Several builds of one clip index may keep the same clip (same key, same bytes): it is
-    used once, from the first root that has it."""
+    Several builds of one clip index may keep the same clip (same key, same media bytes): it
+    is used once, from the first root that has it."""
     out: dict[str, list[Entry]] = {t: [] for t in TASKS}
     cols = ["key", "task", "num_frames", "hr", "fps", "caption", "shard", "members"]
-    seen: set[str] = set()
+    seen: set[tuple] = set()
     repeated = 0
     for root in roots:
         try:
@@ -85,11 +85,13 @@ def build_index(roots: list[str]) -> dict[str, list[Entry]]:
             task = row.get("task") or "t2v"
             if task not in out:
                 continue
-            if row["key"] in seen:
+            members = row.get("members") or []
+            # the same clip kept by two builds: same key and the same media (its json differs)
+            same = (row["key"], tuple(sorted((m["name"], m["sha256"]) for m in members if m["name"] != "json")))
+            if same in seen:
                 repeated += 1
                 continue
-            seen.add(row["key"])
-            members = row.get("members") or []
+            seen.add(same)
             frames = int(row.get("num_frames") or (row.get("hr") or {}).get("frames") or 0)
             out[task].append(Entry(output.tar_uri(row["shard"]), row["key"], task, frames,
                                    tuple(m["name"] for m in members), row.get("caption") or "",
