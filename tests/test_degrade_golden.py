@@ -22,6 +22,13 @@ sys.path.insert(0, str(DATA))
 import record_degradation_golden as rec  # noqa: E402
 
 GOLDEN = json.loads((DATA / "degradation_golden.json").read_text())
+_RECORDED = {k: GOLDEN.get(k) for k in ("machine", "versions", "simd")}
+_HERE = rec.environment()
+# the fingerprints hold for the library builds and SIMD level they were recorded with; elsewhere
+# re-record them (python tests/data/record_degradation_golden.py at the commit named in the json)
+pytestmark = pytest.mark.skipif(
+    _RECORDED != _HERE,
+    reason=f"degradation fingerprints were recorded with {_RECORDED}, this machine has {_HERE}")
 
 
 @pytest.fixture(scope="module")

@@ -165,16 +165,35 @@ def video_cases(x: np.ndarray) -> dict:
     return {f"video/{codec}": digest(ops.video_compress(list(x), codec, bits)) for codec in ops.VIDEO_CODECS}
 
 
-def main() -> int:
-    x = clip()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+SIMD_FLAGS = ("sse2", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512dq",
+              "avx512vl", "avx512vnni", "avx512_vnni")
+
+
+def environment() -> dict:
+    """What the fingerprints depend on beyond the code: library builds and the CPU's SIMD level
+    (OpenCV and libx264 choose their kernels at run time)."""
     import av
     import cv2
     import scipy
 
-    doc = {"commit": commit, "machine": platform.machine(),
-           "versions": {"opencv": cv2.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-                        "av": av.__version__},
+    flags: set[str] = set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return {"machine": platform.machine(),
+            "versions": {"opencv": cv2.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+                         "av": av.__version__},
+            "simd": sorted(f for f in SIMD_FLAGS if f in flags)}
+
+
+def main() -> int:
+    x = clip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    doc = {"commit": commit, **environment(),
            "input": {"clip": "bikes.mp4", "start": 1.0, "frames": len(x), "fps": 25.0,
                      "size": [int(x.shape[2]), int(x.shape[1])]},
            "scale": SCALE, "chains": chain_cases(x), "ops": op_cases(x[2]),
