@@ -31,6 +31,10 @@ They are loaded from official checkouts (``--basicsr``, ``--mmagic``; see
 ``tests/data/record_degradation_reference.py``); without them the comparison is skipped and the
 output says so.
 
+``--baseline DIR`` also runs the chain of another datakit checkout (e.g. ``git worktree add DIR
+COMMIT``) on the same draws, interleaved with the others, as a before/after in one run (the
+profiles without variants); the script checks that both make the same LR bytes and says so.
+
     python bench/bench_degrade.py --height 720 --frames 77 --draws 12 \\
         --basicsr ../BasicSR --mmagic ../mmagic
 """
@@ -105,10 +109,28 @@ def floor(hr: bytes, fps: float, scale: int) -> None:
     media.encode(lr, fps, lossless=True, preset=LOSSLESS_PRESET)
 
 
-def ours(hr: bytes, fps: float, params, lr_size, steps: dict, device=None) -> None:
+def ours(hr: bytes, fps: float, params, lr_size, steps: dict, device=None, chain=None) -> np.ndarray:
     x = media.decode(hr)
-    lr = run_chain(x, params, lr_size, timings=steps, device=device, clock=time.process_time)
+    lr = (chain or run_chain)(x, params, lr_size, timings=steps, device=device, clock=time.process_time)
     media.encode(lr, fps, lossless=True, preset=LOSSLESS_PRESET)
+    return lr
+
+
+def load_baseline(root: Path):
+    """The ``datakit.degrade`` package of another checkout, imported as ``datakit_baseline``."""
+    import importlib.util
+
+    init = root / "datakit" / "__init__.py"
+    if not init.is_file():
+        sys.exit(f"--baseline {root}: no datakit/__init__.py there (give a checkout of this repository)")
+    spec = importlib.util.spec_from_file_location("datakit_baseline", init,
+                                                  submodule_search_locations=[str(init.parent)])
+    pkg = importlib.util.module_from_spec(spec)
+    sys.modules["datakit_baseline"] = pkg
+    spec.loader.exec_module(pkg)
+    import importlib
+
+    return importlib.import_module("datakit_baseline.degrade")
 
 
 # ---- draws covering the branches -------------------------------------------------------------------
@@ -266,36 +288,54 @@ def rbvsr_reference(mods, frames: np.ndarray, p, target) -> list:
 REFERENCE_RUNNERS = {"realesrgan": esrgan_reference, "realbasicvsr": rbvsr_reference}
 
 
-def time_paths(args, hr, fps, lr_size, draws, run) -> None:
+def time_paths(args, hr, fps, lr_size, draws, run, baseline=None) -> None:
     """The floor and datakit's paths on every draw, interleaved (other load hits them alike)."""
-    paths = [(spec, None) for spec in args.profiles]
+    paths = [(spec, None, False) for spec in args.profiles]
+    if baseline is not None:
+        paths += [(spec, None, True) for spec in args.profiles if ":" not in spec]   # variants: no baseline
     if args.device:
-        paths += [(spec, args.device) for spec in args.profiles]
+        paths += [(spec, args.device, False) for spec in args.profiles]
     per = {p: {"cpu": [], "wall": [], "steps": []} for p in paths}
+    same = {spec: [] for spec in args.profiles if ":" not in spec}
     base = []
     for i in range(args.draws):
         base.append(measured(floor, hr, fps, args.scale)[1:])
-        for spec, dev in paths:
+        lrs = {}
+        for spec, dev, old in paths:
             deg, seeds, _, _ = draws[spec]
+            chain = None
+            if old:
+                name, over = profile_of(spec)
+                deg, chain = baseline.make(name, args.scale, over), baseline.chain.degrade
             params = deg.sample(np.random.default_rng(seeds[i]), args.frames, lr_size)
             steps: dict = {}
-            _, c, w = measured(ours, hr, fps, params, lr_size, steps, dev)
-            per[(spec, dev)]["cpu"].append(c)
-            per[(spec, dev)]["wall"].append(w)
-            per[(spec, dev)]["steps"].append(steps)
-        print(f"  draw {i + 1}/{args.draws} done", file=sys.stderr)
+            lr, c, w = measured(ours, hr, fps, params, lr_size, steps, dev, chain)
+            if dev is None:
+                lrs.setdefault(spec, []).append(lr)
+            per[(spec, dev, old)]["cpu"].append(c)
+            per[(spec, dev, old)]["wall"].append(w)
+            per[(spec, dev, old)]["steps"].append(steps)
+        if baseline is not None:
+            for spec in same:
+                new, old = lrs[spec]
+                same[spec].append(bool(new.shape == old.shape and np.array_equal(new, old)))
+        print(f"  draw {i + 1}/{args.draws} done (load average {os.getloadavg()[0]:.1f})", file=sys.stderr)
     bc, bw = mean([c for c, _ in base]), mean([w for _, w in base])
     print("| path | CPU s per clip | ratio (CPU) | wall s per clip | ratio (wall) |\n|---|---:|---:|---:|---:|")
     print(f"| floor (decode, bicubic resize, lossless encode) | {bc:.2f} | 1.00 | {bw:.2f} | 1.00 |")
     run["floor"] = {"cpu_s": bc, "wall_s": bw}
-    for (spec, dev), r in per.items():
+    for (spec, dev, old), r in per.items():
         c, w = mean(r["cpu"]), mean(r["wall"])
-        label = spec + (f" on {dev}" if dev else "")
+        label = spec + (f" on {dev}" if dev else "") + (f" (baseline {args.baseline})" if old else "")
         print(f"| {label} | {c:.2f} | {c / bc:.2f} | {w:.2f} | {w / bw:.2f} |")
         keys = sorted({k for s in r["steps"] for k in s}, key=lambda k: -sum(s.get(k, 0) for s in r["steps"]))
         steps = {k: sum(s.get(k, 0.0) for s in r["steps"]) / len(r["steps"]) for k in keys}
         run["profiles"][label] = {"cpu_s": c, "wall_s": w, "cpu_ratio": c / bc, "wall_ratio": w / bw,
                                   "steps_cpu_s": steps, "seeds": draws[spec][1]}
+    if baseline is not None:
+        print("\nthe same LR bytes as the baseline, per draw: " + "; ".join(
+            f"{spec} {sum(v)}/{len(v)}" for spec, v in same.items()))
+        run["same_bytes_as_baseline"] = {spec: v for spec, v in same.items()}
     for spec in args.profiles:
         _, seeds, target, counts = draws[spec]
         print(f"\n{spec}: branch frequencies of the {args.draws} draws (probability -> drawn)")
@@ -304,7 +344,7 @@ def time_paths(args, hr, fps, lr_size, draws, run) -> None:
                                         for k, p in sorted(target[d].items(), key=lambda kv: -kv[1])))
     print("\nwhere the CPU time goes (seconds per clip, mean over the draws; decode + encode outside)")
     for label, r in run["profiles"].items():
-        top = ", ".join(f"{k} {v:.2f}" for k, v in list(r["steps_cpu_s"].items())[:8])
+        top = ", ".join(f"{k} {v:.2f}" for k, v in list(r["steps_cpu_s"].items())[:10])
         print(f"  {label}: {top}")
 
 
@@ -355,6 +395,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ref-draws", type=int, default=4, help="draws the references run on")
     ap.add_argument("--ref-frames", type=int, default=2, help="frames the references run on")
     ap.add_argument("--no-main", action="store_true", help="only the reference comparison")
+    ap.add_argument("--baseline", type=Path, help="another datakit checkout whose chain also runs on the same "
+                                                  "draws (before/after in one run; outputs compared)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
@@ -365,6 +407,7 @@ def main(argv=None) -> int:
     except ImportError:
         torch = None
     refs = load_references(args.basicsr, args.mmagic) if (args.basicsr or args.mmagic) else {}
+    baseline = load_baseline(args.baseline) if args.baseline else None
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores"
     if args.device and torch is not None and torch.cuda.is_available():
         machine += f", {torch.cuda.get_device_name(0)}"
@@ -385,7 +428,7 @@ def main(argv=None) -> int:
             seeds, target, counts = pick_draws(deg, args.frames, lr_size, args.draws, args.pool)
             draws[spec] = (deg, seeds, target, counts)
         if not args.no_main:
-            time_paths(args, hr, fps, lr_size, draws, run)
+            time_paths(args, hr, fps, lr_size, draws, run, baseline)
         compare_references(args, refs, hr, lr_size, draws, run)
         results["runs"][f"{size[0]}x{size[1]}"] = run
     results["load_avg_end"] = os.getloadavg()

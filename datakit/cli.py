@@ -10,10 +10,10 @@ import sys
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from .commands import clip, corpus, models, training  # noqa: E402
+from .commands import clip, corpus, models, reproduce, training  # noqa: E402
 
 #: verb families, in the order ``datakit --help`` lists them
-FAMILIES = (corpus, clip, models, training)
+FAMILIES = (corpus, reproduce, clip, models, training)
 
 
 def build_parser() -> argparse.ArgumentParser:

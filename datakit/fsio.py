@@ -116,6 +116,13 @@ def delete(uri: str) -> None:
         fs.delete_file(path)
 
 
+def delete_tree(uri: str) -> None:
+    """Delete a directory and everything under it (nothing if it does not exist)."""
+    fs, path = resolve(uri)
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        fs.delete_dir(path)
+
+
 def tmp_name(uri: str) -> str:
     """A unique temporary sibling of ``uri``; every such name contains ``.tmp-``."""
     return f"{uri}.tmp-{uuid.uuid4().hex[:12]}"
@@ -147,8 +154,21 @@ def commit(tmp_uri: str, final_uri: str) -> None:
     fs.move(tmp, final)
 
 
-def iter_lines(uri: str) -> Iterator[str]:
-    for line in read_text(uri).splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            yield line
+def iter_lines(uri: str, chunk: int = 1 << 20) -> Iterator[str]:
+    """Non-empty, non-comment lines of a text file, stripped; read a chunk at a time."""
+    fs, path = resolve(uri)
+    rest = b""
+    with fs.open_input_stream(path) as f:
+        while True:
+            data = f.read(chunk)
+            if not data:
+                break
+            lines = (rest + data).split(b"\n")
+            rest = lines.pop()
+            for raw in lines:
+                line = raw.decode("utf-8").strip()
+                if line and not line.startswith("#"):
+                    yield line
+    line = rest.decode("utf-8").strip()
+    if line and not line.startswith("#"):
+        yield line

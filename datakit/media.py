@@ -210,6 +210,11 @@ def read_span(
     return np.stack(out)
 
 
+#: Encoder threads of lossless members (``lr.mp4``, ``mask.mp4``): x264 cuts each frame into one
+#: slice per thread, so the bytes depend on the count; FFmpeg's default follows the core count.
+LOSSLESS_THREADS = 4
+
+
 def encode(
     frames: np.ndarray,
     fps: float,
@@ -226,7 +231,8 @@ def encode(
 
     ``lossless=True`` stores RGB exactly (libx264rgb, qp 0): decoding gives back the
     input bytes, so a stored LR adds no artifacts of its own. ``threads`` fixes the
-    encoder's thread count (the default, 0, lets FFmpeg pick from the core count);
+    encoder's thread count (the default lets FFmpeg pick from the core count; lossless
+    encodes default to ``LOSSLESS_THREADS``, so their bytes do not depend on the machine);
     ``options`` adds encoder options (e.g. ``{"x264-params": "mbtree=0"}``).
     """
     frames = np.asarray(frames)
@@ -239,6 +245,7 @@ def encode(
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(buf, mode="w", format="mp4") as out:
         if lossless:
+            threads = LOSSLESS_THREADS if threads is None else threads
             stream = out.add_stream("libx264rgb", rate=rate)
             stream.pix_fmt = "rgb24"
             stream.options = {"qp": "0", "preset": preset}
@@ -261,6 +268,10 @@ def encode(
             stream.codec_context.thread_count = threads
         for i in range(t):
             vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            zero_padding(vf)              # the conversion's filters read past the last column
+            if stream.pix_fmt != "rgb24":
+                vf = vf.reformat(format=stream.pix_fmt)
+            zero_padding(vf)
             vf.pts = i
             vf.time_base = Fraction(1) / rate
             for packet in stream.encode(vf):
@@ -268,6 +279,19 @@ def encode(
         for packet in stream.encode(None):
             out.mux(packet)
     return buf.getvalue()
+
+
+def zero_padding(frame) -> None:
+    """Zero the bytes past each row's pixels in ``frame``'s planes. FFmpeg leaves them
+    uninitialised, and both the RGB -> YUV conversion and x264 read some of them: without
+    this, the same frames do not always encode to the same bytes."""
+    for p in frame.planes:
+        rows = p.buffer_size // p.line_size if p.line_size else 0
+        used = p.buffer_size // rows if rows else 0
+        width = used and p.line_size
+        row_bytes = p.width * (3 if frame.format.name in ("rgb24", "bgr24") else 1)
+        if rows and row_bytes < width:
+            np.frombuffer(memoryview(p), np.uint8).reshape(rows, p.line_size)[:, row_bytes:] = 0
 
 
 def decode(data: bytes) -> np.ndarray:

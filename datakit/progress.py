@@ -68,6 +68,9 @@ class Counts:
     kept: int = 0                   # samples that reached the sink
     rejected: int = 0               # reject rows that reached the sink (sources or clips)
     reasons: Counter = field(default_factory=Counter)
+    clips_made: int = 0             # clips cut, over the sources that reached the sink
+    # sources with some but not all records at the sink (a finished source is dropped, so the
+    # driver's memory does not grow with the number of sources)
     clips_of: dict[str, int] = field(default_factory=dict)      # source id -> clips cut (after split)
     seen_of: dict[str, int] = field(default_factory=dict)       # source id -> records that reached the sink
     sources_done: int = 0
@@ -102,7 +105,7 @@ def render(c: Counts, now: float | None = None, width: int = 100, final: bool = 
         left = f" · ~{_clock(elapsed * (1 - f) / f)} left"
     listed = f"{c.listed}{'' if c.listing_done else '+'} listed"
     skipped = f" · {c.skipped} already done" if c.skipped else ""
-    clips = sum(c.clips_of.values())
+    clips = c.clips_made
     lines = [f"{c.pipeline}: {_clock(elapsed)} elapsed{left}",
              f"  sources {listed}{skipped} · {c.sources_done} done    "
              f"clips {clips} made · {c.kept} kept · {c.rejected} rejected"]
@@ -170,10 +173,13 @@ class LiveView:
             if key == source_id or not source_clips:      # the whole source, rejected before split
                 c.sources_done += 1
                 return
-            c.clips_of[source_id] = source_clips
+            if source_id not in c.clips_of:
+                c.clips_of[source_id] = source_clips
+                c.clips_made += source_clips
             c.seen_of[source_id] = c.seen_of.get(source_id, 0) + 1
-            if c.seen_of[source_id] == source_clips:
+            if c.seen_of[source_id] >= source_clips:
                 c.sources_done += 1
+                del c.clips_of[source_id], c.seen_of[source_id]
 
     # drawing
     def start(self) -> "LiveView":

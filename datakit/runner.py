@@ -1,10 +1,19 @@
 """Runs a pipeline spec on Ray Data.
 
-The driver lists the inputs, skips what an earlier run finished, builds one Ray Data
-map per stage in the order the spec declares them (tasks for plain stages, an actor
-pool for stages that hold a model) and streams the results into the shard writer.
-Records travel as pickled bytes in a single ``record`` column; they carry URIs, spans
-and encoded media, never decoded clips, so memory stays bounded.
+The driver opens the output (``output.resume``: config check, repairs, what is done),
+lists the inputs into plan files (``ingest.plan``: streamed, done sources left out) and
+builds one Ray Data map per stage in the order the spec declares them (tasks for plain
+stages, an actor pool for stages that hold a model), then a last map that commits each
+batch of finished records where it was made (``output.writer``). The driver receives
+only the writer's status rows (key, source, verdict, bytes, shard: well under 1 kB per
+record), for the live view, the counts and the sources whose task kept failing.
+
+Records travel between stages as pickled bytes in a single ``record`` column; they carry
+URIs, spans and encoded media, never decoded clips. Operator boundaries are placed on
+purpose (``_one_per_block``): each source is a block of its own before the source-level
+stages (a source that crashes its worker takes down only itself), each clip is a block of
+its own after ``split`` (the clips of one long source spread over the workers), and around
+actor pools (task stages are not fused into the pool's actors).
 """
 from __future__ import annotations
 
@@ -12,18 +21,26 @@ import copy
 import logging
 import os
 import pickle
+import socket
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import pyarrow as pa
 
-from . import ingest, media, rayinit, shards, summary
+from . import faults, fsio, ingest, media, rayinit, summary
+from .output import resume, writer
+from .output.settings import OutputSettings
 from .progress import LiveView, report_progress, start_board
 from .records import Record
 from .spec import PipelineSpec, RayConfig
 from .stages import STAGES, Stage, StageConfig
 
 log = logging.getLogger("datakit")
+
+_HOST = socket.gethostname()
+#: CPUs a writer task reserves (it hashes and writes; it never decodes)
+WRITER_CPUS = 0.5
 
 
 # ---------------------------------------------------------------- per-batch work
@@ -38,7 +55,8 @@ def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozen
     live = [r for r in records if r.ok and r.key not in skip]
     if not live:
         return passthrough
-    _maybe_inject_fault(stage.name, live)
+    faults.maybe_crash(stage.name, lambda text: any(text in r.meta.get("source_uri", "") for r in live))
+    faults.log_processed(stage.name, [r.key for r in live])
     backup = [copy.deepcopy(r) for r in live] if len(live) > 1 else None
     t0 = time.perf_counter()
     try:
@@ -54,28 +72,19 @@ def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozen
                 out.append(r.rejected(stage.name, reason, detail[:1000]))
     # seconds of this stage attributable to each output, so totals add up across fan-out
     per_record = (time.perf_counter() - t0) / max(1, len(out))
+    worker = f"{_HOST}:{os.getpid()}"
     for r in out:
         r.meta.setdefault("timings", {})[stage.name] = round(per_record, 4)
+        r.meta.setdefault("workers", {})[stage.name] = worker     # which process made it (provenance)
     report_progress(board, stage.name, len(live), sum(r.ok for r in out), sum(not r.ok for r in out))
     return passthrough + [r for r in out if r.key not in skip]
 
 
-def _maybe_inject_fault(stage: str, records: list[Record]) -> None:
-    """Resilience tests only: ``DATAKIT_FAULT_INJECT=STAGE:TEXT`` kills the worker process
-    when STAGE meets a source whose URI contains TEXT (as a segfaulting decoder would)."""
-    spec = os.environ.get("DATAKIT_FAULT_INJECT")
-    if not spec or ":" not in spec:
-        return
-    where, text = spec.split(":", 1)
-    if where == stage and any(text in r.meta.get("source_uri", "") for r in records):
-        os._exit(70)
-
-
-def _decode(table: pa.Table) -> list[Record]:
+def decode_records(table: pa.Table) -> list[Record]:
     return [pickle.loads(b) for b in table.column("record").to_pylist()]
 
 
-def _encode(records: list[Record]) -> pa.Table:
+def encode_records(records: list[Record]) -> pa.Table:
     return pa.table({"record": pa.array([pickle.dumps(r, protocol=5) for r in records], type=pa.large_binary())})
 
 
@@ -99,7 +108,7 @@ class StageActor:
         self.board = board
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return _encode(run_stage(self.stage, _decode(batch), self.skip, self.board))
+        return encode_records(run_stage(self.stage, decode_records(batch), self.skip, self.board))
 
 
 _WORKER_STAGES: dict[str, Stage] = {}
@@ -111,7 +120,7 @@ def stage_task(batch: pa.Table, config: StageConfig, skip: frozenset[str], board
     stage = _WORKER_STAGES.get(key)
     if stage is None:
         stage = _WORKER_STAGES[key] = build_stage(config)
-    return _encode(run_stage(stage, _decode(batch), skip, board))
+    return encode_records(run_stage(stage, decode_records(batch), skip, board))
 
 
 def _named_task(stage: str):
@@ -120,6 +129,92 @@ def _named_task(stage: str):
         return stage_task(batch, config, skip, board)
     fn.__name__ = fn.__qualname__ = stage
     return fn
+
+
+def load_plan(batch: pa.Table) -> pa.Table:
+    """A Ray task: the source records of the plan files named in ``batch``."""
+    return encode_records([rec for uri in batch.column("plan").to_pylist() for rec in ingest.read_plan(uri)])
+
+
+#: the status rows the writer stage returns to the driver
+STATUS_SCHEMA = pa.schema([("key", pa.string()), ("source_id", pa.string()), ("source_clips", pa.int64()),
+                           ("verdict", pa.string()), ("reason", pa.string()), ("bytes", pa.int64()),
+                           ("shard", pa.string())])
+
+
+def write_task(batch: pa.Table, settings: OutputSettings) -> pa.Table:
+    """A Ray task: commit a batch of finished records; only their status rows go on."""
+    return pa.Table.from_pylist(writer.write_batch(decode_records(batch), settings), schema=STATUS_SCHEMA)
+
+
+def output_settings(spec: PipelineSpec) -> OutputSettings:
+    """What the writer needs from the spec; ``metrics`` are the score names the score stage writes."""
+    from .scoring import METRICS
+
+    metrics: list[str] = []
+    for cfg in spec.stages:
+        if cfg.stage == "score":
+            metrics += [k for m in cfg.metrics for k in METRICS[m].scores if k not in metrics]
+    # a run with a score stage also writes the clip index (datakit.curation), so it can be rebuilt
+    cut = index_cut(spec)
+    return OutputSettings(root=fsio.normalize(spec.output), prefix=spec.shard.prefix,
+                          config_hash=spec.config_hash(), pipeline=spec.name, task=spec.task,
+                          max_samples=spec.shard.max_samples, max_bytes=spec.shard.max_bytes,
+                          metrics=tuple(metrics), index=cut is not None,
+                          index_hash=spec.index_hash(cut) if cut is not None else "")
+
+
+def index_cut(spec: PipelineSpec) -> int | None:
+    """How many leading stages make a clip index row: those before ``filter`` (or up to and
+    including ``score`` when there is no filter); None when the spec scores nothing."""
+    names = spec.stage_names()
+    if "score" not in names:
+        return None
+    return names.index("filter") if "filter" in names else names.index("score") + 1
+
+
+def _one_per_block(ds):
+    """An operator boundary after which every record is a block (and a task) of its own."""
+    return ds.repartition(target_num_rows_per_block=1)
+
+
+def build_dataset(spec: PipelineSpec, settings: OutputSettings, plan_files: list[str],
+                  skip: frozenset[str] = frozenset(), board=None, loader=load_plan):
+    """The Ray Data pipeline of a run: plan files -> stages -> writer -> status rows.
+
+    ``loader`` turns a batch of plan file URIs into records (``build`` reads clip plans)."""
+    import ray.data
+
+    ds = ray.data.from_items([{"plan": f} for f in plan_files])
+    ds = ds.map_batches(loader, batch_size=1, batch_format="pyarrow", max_retries=spec.ray.max_retries)
+    ds = _one_per_block(ds)                                     # a source per task
+    boundary = True
+    for cfg in spec.stages:
+        model = STAGES[cfg.stage].uses_model
+        common = dict(batch_size=cfg.batch_size, batch_format="pyarrow", num_cpus=cfg.num_cpus,
+                      zero_copy_batch=True)
+        if cfg.num_gpus:
+            common["num_gpus"] = cfg.num_gpus
+        if model:
+            if not boundary:
+                ds = _one_per_block(ds)                         # task stages are not fused into the actors
+            actor = type(cfg.stage, (StageActor,), {})   # named for Ray's progress display
+            ds = ds.map_batches(actor, fn_constructor_kwargs={"config": cfg, "skip": skip, "board": board},
+                                compute=ray.data.ActorPoolStrategy(size=cfg.concurrency or 1), **common)
+        else:
+            common["max_retries"] = spec.ray.max_retries        # Ray Data's default retries forever
+            if cfg.concurrency:
+                common["concurrency"] = cfg.concurrency
+            ds = ds.map_batches(_named_task(cfg.stage), fn_kwargs={"config": cfg, "skip": skip, "board": board},
+                                **common)
+        boundary = False
+        if model or cfg.stage == "split":
+            ds = _one_per_block(ds)       # clips of one source (after split, or out of a pool) spread over workers
+            boundary = True
+    if not boundary:
+        ds = _one_per_block(ds)           # the writer is a stage of its own, fed max_samples records at a time
+    return ds.map_batches(write_task, fn_kwargs={"settings": settings}, batch_size=settings.max_samples,
+                          batch_format="pyarrow", num_cpus=WRITER_CPUS, max_retries=spec.ray.max_retries)
 
 
 # ---------------------------------------------------------------- the job
@@ -153,6 +248,8 @@ class RunResult:
     shards_written: list[str]
     summary: dict
     wall_s: float
+    driver_bytes: int = 0          # status rows the driver received from the writers (Arrow bytes)
+    indexed: int = 0               # clips written to the index only (``curate``)
 
 
 class PreflightError(RuntimeError):
@@ -184,77 +281,124 @@ def check_resources(spec: PipelineSpec, cpus: float, gpus: float) -> list[str]:
     return problems
 
 
-def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True, verbose: bool = False) -> RunResult:
-    import ray.data
+class _Tally:
+    """What the driver learns from the status rows."""
 
-    t0 = time.time()
-    preflight(spec)
-    state = shards.open_output(spec)
-    if state.cleaned:
-        log.warning("removed %d leftovers of an interrupted run: %s", len(state.cleaned),
-                    ", ".join(state.cleaned[:5]) + (" ..." if len(state.cleaned) > 5 else ""))
-    sources = ingest.list_sources(spec.input, limit)
-    todo = [r for r in sources if r.key not in state.done_sources]
-    log.info("%d sources, %d already complete; output %s", len(sources), len(sources) - len(todo), state.root)
-    writer = shards.ShardWriter(spec, state)
-    if todo:
-        init_ray(spec.ray, progress, verbose)
-        res = ray.cluster_resources()
-        problems = check_resources(spec, res.get("CPU", 0.0), res.get("GPU", 0.0))
-        if problems and not spec.ray.address:
-            raise PreflightError("the pipeline cannot start:\n  " + "\n  ".join(problems))
-        for p in problems:  # an autoscaling cluster may still grow: warn only
-            log.warning("%s", p)
-        board = start_board() if progress else None
-        view = LiveView(spec.name, spec.stage_names(), enabled=progress, board=board)
-        view.listed(len(sources))
-        view.listing_done(skipped=len(sources) - len(todo))
-        # keys finished by an interrupted run, for sources that still have work left
-        skip = frozenset(state.resume_skip)
-        ds = ray.data.from_arrow(_encode(todo)).repartition(min(len(todo), 1024))
-        for cfg in spec.stages:
-            common = dict(batch_size=cfg.batch_size, batch_format="pyarrow", num_cpus=cfg.num_cpus,
-                          zero_copy_batch=True)
-            if not STAGES[cfg.stage].uses_model:
-                common["max_retries"] = spec.ray.max_retries   # Ray Data's default retries forever
-            if cfg.num_gpus:
-                common["num_gpus"] = cfg.num_gpus
-            if STAGES[cfg.stage].uses_model:
-                size = cfg.concurrency or 1
-                actor = type(cfg.stage, (StageActor,), {})   # named for Ray's progress display
-                ds = ds.map_batches(actor, fn_constructor_kwargs={"config": cfg, "skip": skip, "board": board},
-                                    compute=ray.data.ActorPoolStrategy(size=size), **common)
+    def __init__(self, view: LiveView | None):
+        self.view = view
+        self.samples = self.rejects = self.bytes = self.indexed = 0
+        self.shards: set[str] = set()
+
+    def add(self, rows: list[dict]) -> None:
+        for r in rows:
+            if r["verdict"] == "kept":
+                self.samples += 1
+                self.shards.add(r["shard"])
+            elif r["verdict"] == "indexed":
+                self.indexed += 1
             else:
-                if cfg.concurrency:
-                    common["concurrency"] = cfg.concurrency
-                ds = ds.map_batches(_named_task(cfg.stage), fn_kwargs={"config": cfg, "skip": skip, "board": board},
-                                    **common)
-        def deliver(rec: Record) -> None:
-            if rec.key not in writer.seen and rec.key not in state.done_keys:
-                view.finished(rec.meta.get("source_id"), rec.meta.get("source_clips"), rec.key,
-                              rec.reject.reason if rec.reject else None)
-            writer.add(rec)
+                self.rejects += 1
+            if self.view is not None:
+                self.view.finished(r["source_id"], r["source_clips"], r["key"], r["reason"])
 
-        view.start()
-        try:
-            for batch in ds.iter_batches(batch_size=1, batch_format="pyarrow", prefetch_batches=2):
-                for rec in _decode(batch):
-                    deliver(rec)
-            for rec in todo:
-                if rec.key not in writer.sources_seen:
-                    log.warning("lost %s: its task kept failing (Ray's logs: %s)", rec.meta["source_uri"],
-                                rayinit.logs_dir())
-                    deliver(rec.rejected("ray", "task_failed",
-                                         f"the task processing this source failed {spec.ray.max_retries + 1} "
-                                         "times (worker crash, out of memory or lost node); see the Ray logs"))
-        finally:
-            view.stop()
-    writer.close()
+
+@dataclass
+class Job:
+    """What a job runs: ``run`` lists the inputs; ``curate`` and ``build`` (``datakit.curation``)
+    change the stages, the writer's settings, the plan and how plan files become records."""
+
+    spec: PipelineSpec                     # the stages to run (and the Ray settings)
+    settings: OutputSettings
+    config: dict                           # resolved spec written to meta/config.json
+    plan: Callable                         # (ResumeState, plan folder) -> ingest.Plan
+    extra: dict | None = None              # more meta/config.json entries (kind, index)
+    loader: Callable = load_plan           # a Ray task: plan file URIs -> records
+    reject_lost: Callable | None = None    # (spec, settings, plan, tally) after the run; default by source
+    summary: dict | None = None            # more entries for this run's line in summary.json
+
+
+def run(spec: PipelineSpec, limit: int | None = None, progress: bool = True, verbose: bool = False) -> RunResult:
+    def listing(state: resume.ResumeState, plan_dir: str) -> ingest.Plan:
+        return ingest.plan(spec.input, plan_dir, limit, is_done=state.is_done if len(state.done_sources) else None)
+
+    return run_job(Job(spec=spec, settings=output_settings(spec), config=spec.model_dump(mode="json"), plan=listing,
+                       extra={"kind": "run", "index": _index_doc(spec)}), progress, verbose)
+
+
+def _index_doc(spec: PipelineSpec) -> dict | None:
+    cut = index_cut(spec)
+    return None if cut is None else {"hash": spec.index_hash(cut), "stages": spec.stage_names()[:cut]}
+
+
+def run_job(job: Job, progress: bool = True, verbose: bool = False) -> RunResult:
+    t0 = time.time()
+    spec, settings = job.spec, job.settings
+    preflight(spec)
+    state = resume.open_for_run(settings, job.config, job.extra)
+    plan_dir = resume.plan_dir(state.root)
+    try:
+        plan = job.plan(state, plan_dir)
+        log.info("%d sources, %d already complete; output %s", plan.listed, plan.skipped, state.root)
+        tally = _Tally(None)
+        if plan.todo:
+            tally = _run_plan(spec, settings, state, plan, progress, verbose, job.loader, job.reject_lost)
+    finally:
+        fsio.delete_tree(plan_dir)
     wall = time.time() - t0
     summ = summary.write(state.root, run={
-        "wall_s": round(wall, 2), "sources_listed": len(sources), "sources_skipped": len(sources) - len(todo),
-        "samples_written": writer.written_samples, "rejects_written": writer.written_rejects,
-        "shards_written": len(writer.shards_written)})
-    return RunResult(output=state.root, sources=len(sources), skipped_sources=len(sources) - len(todo),
-                     samples_written=writer.written_samples, rejects_written=writer.written_rejects,
-                     shards_written=writer.shards_written, summary=summ, wall_s=wall)
+        "wall_s": round(wall, 2), "sources_listed": plan.listed, "sources_skipped": plan.skipped,
+        "samples_written": tally.samples, "rejects_written": tally.rejects, "shards_written": len(tally.shards),
+        "driver_bytes": tally.bytes, **({"indexed": tally.indexed} if tally.indexed else {}), **(job.summary or {})})
+    return RunResult(output=state.root, sources=plan.listed, skipped_sources=plan.skipped,
+                     samples_written=tally.samples, rejects_written=tally.rejects,
+                     shards_written=sorted(tally.shards), summary=summ, wall_s=wall, driver_bytes=tally.bytes,
+                     indexed=tally.indexed)
+
+
+def _run_plan(spec: PipelineSpec, settings: OutputSettings, state: resume.ResumeState, plan: ingest.Plan,
+              progress: bool, verbose: bool, loader=load_plan, reject_lost=None) -> _Tally:
+    init_ray(spec.ray, progress, verbose)
+    import ray
+
+    res = ray.cluster_resources()
+    problems = check_resources(spec, res.get("CPU", 0.0), res.get("GPU", 0.0))
+    if problems and not spec.ray.address:
+        raise PreflightError("the pipeline cannot start:\n  " + "\n  ".join(problems))
+    for p in problems:  # an autoscaling cluster may still grow: warn only
+        log.warning("%s", p)
+    board = start_board() if progress else None
+    view = LiveView(spec.name, spec.stage_names(), enabled=progress, board=board)
+    view.listed(plan.listed)
+    view.listing_done(skipped=plan.skipped)
+    tally = _Tally(view)
+    # keys finished by an interrupted run, for sources that still have work left
+    ds = build_dataset(spec, settings, plan.files, frozenset(state.skip_keys), board, loader)
+    view.start()
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            tally.bytes += batch.nbytes
+            tally.add(batch.to_pylist())
+        if reject_lost is not None:
+            reject_lost(spec, settings, plan, tally)
+        elif view.counts.sources_done < plan.todo:
+            _reject_lost(spec, settings, plan, tally)
+    finally:
+        view.stop()
+    return tally
+
+
+def _reject_lost(spec: PipelineSpec, settings: OutputSettings, plan: ingest.Plan, tally: _Tally) -> None:
+    """Sources of the plan that are still not complete after the run lost records to a task that
+    kept failing: each becomes a ``task_failed`` reject, committed by the same writer."""
+    after = resume.read_done(settings.root)
+    detail = (f"the task processing this source failed {spec.ray.max_retries + 1} times "
+              "(worker crash, out of memory or lost node); see the Ray logs")
+    for uri in plan.files:
+        recs = ingest.read_plan(uri)
+        done = after.is_done(pa.array([r.key for r in recs], pa.string())).to_pylist()
+        lost = [r for r, d in zip(recs, done) if not d]
+        for rec in lost:
+            log.warning("lost %s: its task kept failing (Ray's logs: %s)", rec.meta["source_uri"], rayinit.logs_dir())
+        for i in range(0, len(lost), settings.max_samples):
+            chunk = [r.rejected("ray", "task_failed", detail) for r in lost[i:i + settings.max_samples]]
+            tally.add(writer.write_batch(chunk, settings))

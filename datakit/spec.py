@@ -18,8 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from . import yamlconfig
 from .stages import STAGES
 
-FORMAT_VERSION = 1
-
 StageConfigs = Annotated[Union[tuple(cls.Config for cls in STAGES.values())], Field(discriminator="stage")]
 
 
@@ -29,10 +27,10 @@ class SpecError(ValueError):
 
 class ShardConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    prefix: str = Field("shard", description="shard file prefix: PREFIX-000000.tar")
-    max_samples: int = Field(64, ge=1, description="samples per shard")
+    prefix: str = Field("shard", description="shard name prefix: shards/PREFIX-<16 hex>.tar")
+    max_samples: int = Field(64, ge=1, description="records (samples and rejects) a writer commits at a time; "
+                                                    "samples per shard at most")
     max_bytes: int = Field(1 << 30, ge=1 << 16, description="a shard is closed once it holds this many bytes")
-    rejects_flush: int = Field(256, ge=1, description="reject rows buffered before a rejects part is written")
 
     @field_validator("prefix")
     @classmethod
@@ -84,12 +82,32 @@ class PipelineSpec(BaseModel):
     def stage_names(self) -> list[str]:
         return [s.stage for s in self.stages]
 
-    def config_hash(self) -> str:
-        """Hash of everything that shapes the samples (not inputs, output, sharding, Ray or resources)."""
+    def config_hash(self, without_filter: bool = False) -> str:
+        """Hash of everything that shapes the samples (not inputs, output, sharding, Ray or resources).
+
+        The shard settings stay out on purpose: resume reads every committed batch whatever
+        its prefix or size, so changing them on a rerun can never write a sample twice.
+        ``without_filter``: the filter stage is left out too (a ``build``: which clips a
+        profile keeps changes no sample's bytes, see ``datakit.curation``)."""
+        d = self._shaping()
+        if without_filter:
+            d["stages"] = [s for s in d["stages"] if s.get("stage") != "filter"]
+        return _digest(d)
+
+    def index_hash(self, upto: int) -> str:
+        """Hash of what a clip index row depends on: the task and the first ``upto`` stages."""
+        d = self._shaping()
+        return _digest({"task": d["task"], "stages": d["stages"][:upto]})
+
+    def _shaping(self) -> dict:
         knobs = {"num_cpus", "num_gpus", "batch_size", "concurrency"}
         d = self.model_dump(mode="json", exclude={"input", "output", "ray", "shard"})
         d["stages"] = [{k: v for k, v in s.items() if k not in knobs} for s in d["stages"]]
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return d
+
+
+def _digest(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _stage_hint(err: dict) -> str | None:

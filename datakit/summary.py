@@ -1,8 +1,9 @@
-"""Counts, rejects and timings of an output root, computed from its manifests.
+"""Counts, rejects and timings of an output root, computed from its manifests and rejects.
 
-``summary.json`` is rewritten from the manifests and reject parts at the end of every
-run, so it always agrees with what is on disk; ``datakit stats`` prints the same
-numbers without writing anything.
+``meta/summary.json`` is rewritten from the committed batches at the end of every run,
+so it always agrees with what is on disk; ``datakit stats`` prints the same numbers
+without writing anything. Score quantiles cover kept and rejected clips, by verdict
+(reject rows keep every score computed before the clip was rejected).
 """
 from __future__ import annotations
 
@@ -10,120 +11,92 @@ import json
 import time
 from collections import Counter, defaultdict
 
-import numpy as np
-import pyarrow as pa
+from . import fsio, tally
+from .output import layout
+from .output.reader import Output, open_output, sample_doc
 
-from . import fsio
-from .shards import _read_parquet, manifest_uris, read_manifest, reject_part_uris
-
-_SOURCE_LEVEL = ("probe", "caption")  # stages that see sources; later stages see clips
-
-
-def _manifests(root: str) -> pa.Table | None:
-    tables = [_read_parquet(u) for u in manifest_uris(root)]
-    if not tables:
-        return None
-    return pa.concat_tables(tables, promote_options="permissive")
+_MANIFEST_COLUMNS = ["key", "source_id", "source_clips", "scores", "source", "json"]
+_REJECT_COLUMNS = ["key", "source_id", "source_clips", "stage", "reason", "scores"]
 
 
-def _rejects(root: str) -> pa.Table | None:
-    tables = [_read_parquet(u) for u in reject_part_uris(root)]
-    return pa.concat_tables(tables) if tables else None
+def _numbers(prefix: str, struct: dict | None, into: dict[str, list]) -> None:
+    for name, v in (struct or {}).items():
+        if v is not None:
+            into[f"{prefix}.{name}"].append(v)
 
 
-def _quantiles(values: list[float]) -> dict:
-    a = np.asarray([v for v in values if v is not None], dtype=np.float64)
-    if a.size == 0:
-        return {}
-    q = np.quantile(a, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
-    return dict(zip(["min", "p05", "p25", "p50", "p75", "p95", "max"], [round(float(x), 6) for x in q]),
-                count=int(a.size), mean=round(float(a.mean()), 6))
-
-
-def _order(stages: list[str], name: str) -> int:
-    return stages.index(name) if name in stages else len(stages)
-
-
-def build(root: str) -> dict:
-    root = fsio.normalize(root)
-    cfg = json.loads(fsio.read_text(fsio.join(root, "config.json"))) if fsio.exists(fsio.join(root, "config.json")) else {}
-    stages = [s["stage"] for s in cfg.get("spec", {}).get("stages", [])]
-    man = _manifests(root)
-    rej = _rejects(root)
-    samples = man.num_rows if man is not None else 0
-    docs = [row for u in manifest_uris(root) for row in read_manifest(u)]
-    rej_rows = rej.to_pylist() if rej is not None else []
-
+def build(root: str | Output) -> dict:
+    out = root if isinstance(root, Output) else open_output(root)
+    spec = out.spec
+    stages = [s.get("stage") for s in spec.get("stages", [])]
     source_clips: dict[str, int] = {}
-    if man is not None:
-        for sid, n in zip(man.column("source_id").to_pylist(), man.column("source_clips").to_pylist()):
-            source_clips[sid] = n
-    for r in rej_rows:
+    kept: dict[str, list] = defaultdict(list)
+    rejected: dict[str, list] = defaultdict(list)
+    timings: dict[str, list[float]] = defaultdict(list)
+    samples, shards = 0, 0
+    for name, table in out.manifest_tables(_MANIFEST_COLUMNS):
+        shards += table.num_rows > 0
+        uri = layout.manifest_uri(out.root, name)
+        for r in table.to_pylist():
+            samples += 1
+            source_clips[r["source_id"]] = r["source_clips"]
+            _numbers("scores", r.get("scores"), kept)
+            src = r.get("source") or {}
+            _numbers("source", {"duration_s": src.get("duration_s"), "height": src.get("height")}, kept)
+            for st, sec in (sample_doc(r, uri).get("timings") or {}).items():
+                timings[st].append(sec)
+    rejects: list[dict] = []
+    for r in out.reject_rows(_REJECT_COLUMNS):
+        rejects.append(r)
         if r["key"] != r["source_id"] and r["source_clips"] is not None:
             source_clips[r["source_id"]] = r["source_clips"]
-    source_rejects = [r for r in rej_rows if r["key"] == r["source_id"]]
-    sources = len(set(source_clips) | {r["source_id"] for r in source_rejects})
-
-    by_stage = Counter(r["stage"] for r in rej_rows)
-    per_stage = {}
-    flowing = sources
-    for st in stages:
-        if st == "split":
-            rejected = by_stage.get(st, 0)
-            entered = flowing
-            flowing = sum(source_clips.values())
-            per_stage[st] = {"in": entered, "rejected": rejected, "out": flowing, "unit": "source -> clip"}
-            continue
-        rejected = by_stage.get(st, 0)
-        per_stage[st] = {"in": flowing, "rejected": rejected, "out": flowing - rejected,
-                         "unit": "source" if (st in _SOURCE_LEVEL and "split" in stages[stages.index(st):])
-                         else "clip"}
-        flowing -= rejected
-
-    timings: dict[str, list[float]] = defaultdict(list)
-    for d in docs:
-        for st, sec in (d.get("timings") or {}).items():
-            timings[st].append(sec)
-    numeric: dict[str, list[float]] = defaultdict(list)
-    for d in docs:
-        for name, v in (d.get("scores") or {}).items():
-            if isinstance(v, (int, float)):
-                numeric[f"scores.{name}"].append(float(v))
-        if d.get("source"):
-            numeric["source.duration_s"].append(d["source"]["duration_s"])
-            numeric["source.height"].append(d["source"]["height"])
+        _numbers("scores", r.get("scores"), rejected)
+    indexed = 0
+    for r in out.index_rows(["key", "source_id", "source_clips", "stage"]):
+        indexed += 1
+        if out.kind == "curate":           # indexed clips are the curate's "kept" clips
+            source_clips[r["source_id"]] = r["source_clips"]
+    whole_sources = {r["source_id"] for r in rejects if r["key"] == r["source_id"]}
+    by_stage = Counter(r["stage"] for r in rejects)
+    clips = sum(n for n in source_clips.values() if n)
+    sources = len(set(source_clips) | whole_sources)
     return {
-        "format_version": cfg.get("format_version"),
-        "config_hash": cfg.get("config_hash"),
-        "pipeline": cfg.get("spec", {}).get("name"),
-        "task": cfg.get("spec", {}).get("task"),
-        "counts": {"sources": sources, "samples": samples, "shards": len(manifest_uris(root)),
-                   "rejects": len(rej_rows),
-                   "clips": sum(source_clips.values())},
-        "stages": per_stage,
-        "rejects_by_reason": dict(Counter(r["reason"] for r in rej_rows).most_common()),
-        "rejects_by_stage": {st: dict(Counter(r["reason"] for r in rej_rows if r["stage"] == st))
-                             for st in by_stage},
-        "timings_s": {st: {"total": round(sum(v), 3), "mean_per_sample": round(sum(v) / len(v), 4)}
-                      for st, v in sorted(timings.items(), key=lambda kv: _order(stages, kv[0]))},
-        "quantiles": {k: _quantiles(v) for k, v in sorted(numeric.items())},
-        "config": cfg.get("spec"),
+        "format_version": out.config.get("format_version"),
+        "config_hash": out.config.get("config_hash"),
+        "pipeline": spec.get("name"),
+        "task": spec.get("task"),
+        "counts": {"sources": sources, "samples": samples, "shards": shards, "rejects": len(rejects),
+                   "clips": clips, "indexed": indexed},
+        "kind": out.kind,
+        "stages": tally.stage_flow(stages, sources, clips, by_stage),
+        "rejects_by_reason": dict(Counter(r["reason"] for r in rejects).most_common()),
+        "rejects_by_stage": {st: dict(Counter(r["reason"] for r in rejects if r["stage"] == st)) for st in by_stage},
+        "timings_s": tally.timing_table(timings, stages),
+        "quantiles": tally.by_verdict(kept, rejected),
+        "config": spec or None,
     }
 
 
+def read(root: str | Output) -> dict | None:
+    """meta/summary.json as the last run wrote it (None if no run finished)."""
+    out = root if isinstance(root, Output) else open_output(root)
+    return out.summary()
+
+
 def write(root: str, run: dict | None = None) -> dict:
-    """Rebuild ``summary.json``; ``run`` (this run's wall time, counts) is appended to ``runs``."""
-    root = fsio.normalize(root)
-    uri = fsio.join(root, "summary.json")
+    """Rebuild ``meta/summary.json``; ``run`` (this run's wall time, counts) is appended to ``runs``."""
+    out = open_output(root)
+    uri = layout.summary_uri(out.root)
     runs = []
     if fsio.exists(uri):
         try:
             runs = json.loads(fsio.read_text(uri)).get("runs", [])
         except ValueError:
             runs = []
-    summary = build(root)
+    summary = build(out)
     if run:
         runs.append({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **run})
     summary["runs"] = runs
     fsio.write_atomic(uri, json.dumps(summary, indent=2, sort_keys=False).encode())
     return summary
+

@@ -7,12 +7,11 @@ import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
 import pytest
 
 from badinputs import make_bad_inputs
 from conftest import FAST, REPO
-from datakit import shards
+from outputs import docs, keys, rejects
 
 DATAKIT = [sys.executable, "-m", "datakit.cli"]
 
@@ -40,7 +39,7 @@ def test_every_verb_has_help():
     sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     verbs = sorted(sub.choices)
     top = datakit("--help").stdout
-    assert {"run", "train", "upscale", "cache-latents"} <= set(verbs)
+    assert {"run", "train", "upscale", "cache-latents", "curate", "build", "reproduce"} <= set(verbs)
     for verb in verbs:
         assert verb in top
         r = datakit(verb, "--help")
@@ -56,15 +55,17 @@ def test_bad_invocations_fail_with_one_line(tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
     r = datakit("stats", str(tmp_path / "nothing"))
     assert r.returncode == 2
+    (tmp_path / "a_file").write_text("x")
+    r = datakit("run", "pipelines/demo.yaml", "--output", str(tmp_path / "a_file"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "a_file is a file" in r.stderr, r.stderr
 
 
 def _keys(out):
-    return [r["key"] for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
+    return [r["key"] for r in docs(out)]
 
 
 def _spans(out):
-    return sorted((os.path.basename(r["source_uri"]), r["start_frame"], r["end_frame"])
-                  for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u))
+    return sorted((os.path.basename(r["source_uri"]), r["start_frame"], r["end_frame"]) for r in docs(out))
 
 
 @pytest.mark.slow
@@ -76,15 +77,15 @@ def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_
     out = tmp_path / "out"
     r = fast("--input", str(inp), "--output", str(out), "-q", "--set", "shard.max_samples=3")
     assert r.returncode == 0, r.stderr[-2000:]
-    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
-    by_file = {os.path.basename(x["source_uri"]): x for x in rejects if x["stage"] != "filter"}
+    rej = rejects(out)
+    by_file = {os.path.basename(x["source_uri"]): x for x in rej if x["stage"] != "filter"}
     assert set(by_file) == {p.name for p in bad.values()}
     assert by_file["zero_byte.mp4"]["reason"] == "unreadable"
     assert by_file["not_video.mp4"]["reason"] == "unreadable"
     assert by_file["truncated.mp4"]["reason"] == "unreadable"
     assert by_file["audio_only.mp4"]["reason"] == "no_video_stream"
     assert by_file["one_frame.mp4"]["reason"] == "too_short" and by_file["one_frame.mp4"]["stage"] == "split"
-    assert all(x["detail"] for x in rejects)
+    assert all(x["detail"] for x in rej)
     # every clip of the good videos is there: the same spans a run on them alone makes
     only_good = tmp_path / "good"
     only_good.mkdir()
@@ -100,32 +101,52 @@ def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_
     assert "unreadable" in s.stdout and "no_video_stream" in s.stdout
 
 
+def _run_cmd(inp, out, *extra):
+    return [*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(inp), "--output", str(out), "-q",
+            "--set", "shard.max_samples=1", *extra, *[a for o in FAST for a in ("--set", o)]]
+
+
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_clean_key_set(sample_dir, tmp_path):
-    out = tmp_path / "out"
-    cmd = [*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out), "-q",
-           "--set", "shard.max_samples=1", *[a for o in FAST for a in ("--set", o)]]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline and not list(out.glob("demo-*.parquet")):
-            assert proc.poll() is None, "the run ended before it could be interrupted"
-            time.sleep(0.05)
-        assert list(out.glob("demo-*.parquet")), "no shard was committed in time"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)       # the driver and the local Ray it started
-        proc.wait()
-    assert not (out / "summary.json").exists(), "the run finished before the kill"
-    partial = _keys(out)
-    r = fast("--input", str(sample_dir), "--output", str(out), "-q", "--set", "shard.max_samples=1")
-    assert r.returncode == 0, r.stderr[-2000:]
-    keys = _keys(out)
-    assert len(keys) == len(set(keys)) and set(partial) <= set(keys)
-    # the same set a clean, uninterrupted run makes
+def test_kills_of_the_driver_and_inside_a_writer_resume_to_the_clean_key_set(sample_dir, tmp_path):
     clean = tmp_path / "clean"
     assert fast("--input", str(sample_dir), "--output", str(clean), "-q").returncode == 0
-    assert sorted(keys) == sorted(_keys(clean))
+    want = sorted(_keys(clean))
+    assert want and len(rejects(clean)) >= 1          # the filter turns a clip down: rejects get written too
+
+    # 1. the driver (and the local Ray it started) killed once the first batch is committed
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_run_cmd(sample_dir, out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and not list(out.glob("manifests/demo-*.parquet")):
+            assert proc.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.05)
+        assert list(out.glob("manifests/demo-*.parquet")), "no batch was committed in time"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (out / "meta" / "summary.json").exists(), "the run finished before the kill"
+    partial = _keys(out)
+    r = subprocess.run(_run_cmd(sample_dir, out), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = _keys(out)
+    assert len(got) == len(set(got)) and set(partial) <= set(got) and sorted(got) == want
+    assert datakit("verify", str(out), "-q").returncode == 0
+
+    # 2. a worker killed inside the writer at each point of a commit (once each: Ray retries the task)
+    out = tmp_path / "writer"
+    marks = [tmp_path / f"fired-{p}" for p in ("after_tar", "after_rejects", "before_manifest")]
+    env = dict(_env(), DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[6:]}:{m}" for m in marks))
+    r = subprocess.run(_run_cmd(sample_dir, out, "--set", "ray.max_retries=4"), cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert all(m.exists() for m in marks)                # each kill happened
+    r = subprocess.run(_run_cmd(sample_dir, out), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout + r.stderr[-2000:]
+    got = _keys(out)
+    assert sorted(got) == want and len(got) == len(set(got))
+    assert sorted(x["key"] for x in rejects(out)) == sorted(x["key"] for x in rejects(clean))
     assert datakit("verify", str(out), "-q").returncode == 0
 
 
@@ -138,13 +159,13 @@ def test_every_odd_input_is_rejected_with_a_reason_or_processed(tmp_path):
     # the quality filter only tags here: these are synthetic test patterns, not footage
     r = fast("--input", str(tmp_path / "in"), "--output", str(out), "-q", "--set", "filter.action=tag")
     assert r.returncode == 0, r.stderr[-2000:]
-    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
-    rows = [x for u in shards.manifest_uris(str(out)) for x in shards.read_manifest(u)]
+    rej_all = rejects(out)
+    rows = docs(out)
     # clips the quality filter turned down were decoded and scored: they count as processed
-    filtered = [json.loads(x["json"]) for x in rejects if x["stage"] == "filter"]
-    rejects = [x for x in rejects if x["stage"] != "filter"]
+    filtered = [x["meta"] for x in rej_all if x["stage"] == "filter"]
+    rej_all = [x for x in rej_all if x["stage"] != "filter"]
     for name, (path, expected) in corpus.items():
-        rej = [x for x in rejects if x["source_uri"] == str(path)]
+        rej = [x for x in rej_all if x["source_uri"] == str(path)]
         got = [x for x in rows + filtered if x["source_uri"] == str(path)]
         if expected is None:
             assert got and not rej, (name, rej)
@@ -159,17 +180,20 @@ def test_every_odd_input_is_rejected_with_a_reason_or_processed(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_source_that_keeps_killing_its_worker_becomes_a_reject(sample_dir, tmp_path):
+def test_a_source_that_keeps_killing_its_worker_rejects_only_itself(sample_dir, tmp_path):
+    """carphone crashes its worker in split (a source-level stage), bigbuckbunny in extract (each of its
+    clips): each becomes one `task_failed` reject, every clip of bikes arrives."""
     out = tmp_path / "out"
-    env = dict(_env(), DATAKIT_FAULT_INJECT="extract:carphone")
+    env = dict(_env(), DATAKIT_FAULT_INJECT="split:carphone,extract:bigbuckbunny")
     r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
-                        "-q", "--set", "ray.max_retries=1", *[a for o in FAST for a in ("--set", o)]],
+                        "-q", "--set", "ray.max_retries=1", "--set", "filter.action=tag",
+                        *[a for o in FAST for a in ("--set", o)]],
                        capture_output=True, text=True, timeout=400, env=env, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
-    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
-    assert [(os.path.basename(x["source_uri"]), x["reason"]) for x in rejects if x["stage"] != "filter"] == [
-        ("carphone_pristine.mp4", "task_failed")]
-    assert {s[0] for s in _spans(out)} == {"bikes.mp4", "bigbuckbunny.mp4"}
+    assert sorted((os.path.basename(x["source_uri"]), x["reason"], x["key"] == x["source_id"])
+                  for x in rejects(out)) == [("bigbuckbunny.mp4", "task_failed", True),
+                                             ("carphone_pristine.mp4", "task_failed", True)]
+    assert {s[0] for s in _spans(out)} == {"bikes.mp4"} and len(_spans(out)) == 4
     assert datakit("verify", str(out), "-q").returncode == 0
 
 
@@ -180,7 +204,7 @@ def test_missing_weights_stop_the_job_before_it_starts(sample_dir, tmp_path):
                        capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
     assert r.returncode == 2, r.stderr[-1500:]
     assert "the pipeline cannot start" in r.stderr and "musiq" in r.stderr
-    assert not list((tmp_path / "out").glob("*.tar"))
+    assert not list((tmp_path / "out").rglob("*.tar"))
 
 
 def test_models_reports_what_a_pipeline_needs(tmp_path):

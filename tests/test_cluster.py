@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FAST, REPO
-from datakit import shards
 from datakit.verify import verify
+from outputs import keys
 
 RAY = str(Path(sys.executable).parent / "ray")
 
@@ -60,7 +60,7 @@ def test_cluster_yaml_is_a_valid_ray_launcher_config():
 
 
 def _keys(out):
-    return sorted(r["key"] for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u))
+    return keys(out)
 
 
 @pytest.fixture()
@@ -103,10 +103,10 @@ def test_demo_on_two_nodes_survives_losing_a_worker(cluster, sample_dir, tmp_pat
     faulty = tmp_path / "faulty"
     p = _run(address, sample_dir, faulty)
     deadline = time.time() + 240
-    while time.time() < deadline and not list(faulty.glob("demo-*.parquet")) and p.poll() is None:
+    while time.time() < deadline and not list(faulty.glob("manifests/demo-*.parquet")) and p.poll() is None:
         time.sleep(0.05)
     assert p.poll() is None, "the job finished before the worker node could be killed"
-    assert list(faulty.glob("demo-*.parquet")), "no shard was committed in time"
+    assert list(faulty.glob("manifests/demo-*.parquet")), "no shard was committed in time"
     os.killpg(worker.pid, signal.SIGKILL)        # the worker node, its raylet and its workers
     worker.wait()
     out, err = p.communicate(timeout=400)

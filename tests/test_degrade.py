@@ -329,7 +329,8 @@ def test_synthetic_stage_records_every_parameter(clip):
     r, = stage.process_batch([_record(clip)])
     lr = media.decode(r.media["lr.mp4"])
     assert lr.shape == (len(clip), 24, 32, 3)
-    assert r.meta["lr"] == {"width": 32, "height": 24, "frames": len(clip), "codec": "libx264rgb", "lossless": True}
+    assert r.meta["lr"] == {"width": 32, "height": 24, "frames": len(clip), "codec": "libx264rgb", "lossless": True,
+                       "threads": media.LOSSLESS_THREADS}
     entry, = r.meta["degradations"]
     assert entry["profile"] == "realbasicvsr" and entry["seed"] == clip_seed(7, "abc123")
     assert entry["device"] == {"backend": "numpy"} and entry["params"]["usm"]["applied"]

@@ -56,3 +56,39 @@ def test_caption_sources_in_priority_order(tmp_path):
     recs = ingest.list_sources([str(tmp_path / "z.mp4")])
     out = Caption(CaptionConfig(required=True)).process_batch(recs)
     assert out[0].reject.reason == "no_caption"
+
+
+def test_a_long_list_is_sorted_and_made_distinct_in_bounded_runs(tmp_path):
+    """Entries beyond one in-memory run spill to sorted runs that are merged: the same sources
+    in the same order as sorting everything at once, each once, a caption kept over none."""
+    import random
+
+    rng = random.Random(0)
+    names = [f"/v/{rng.randrange(3000):05d}.mp4" for _ in range(5000)]
+    (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
+    pq.write_table(pa.table({"uri": ["/v/00007.mp4", "/v/99999.mp4"], "caption": ["seven", None]}),
+                   tmp_path / "m.parquet")
+    inputs = [str(tmp_path / "list.txt"), str(tmp_path / "m.parquet")]
+    spilled = list(ingest.iter_sources(inputs, run_rows=700))
+    whole = list(ingest.iter_sources(inputs))
+    assert spilled == whole
+    assert [u for u, _ in spilled] == sorted(set(names) | {"/v/00007.mp4", "/v/99999.mp4"})
+    assert dict(spilled)["/v/00007.mp4"] == "seven"
+
+
+def test_plan_files_leave_out_done_sources_and_read_back(tmp_path):
+    import pyarrow.compute as pc
+
+    from datakit.records import source_id
+
+    lst = tmp_path / "list.txt"
+    lst.write_text("".join(f"/v/{i:04d}.mp4\n" for i in range(250)))
+    done = pa.array([source_id(f"/v/{i:04d}.mp4") for i in range(0, 250, 5)])
+    seen = []
+    plan = ingest.plan([str(lst)], str(tmp_path / "plan"), limit=200, rows_per_file=64,
+                       is_done=lambda ids: pc.is_in(ids, value_set=done), on_listed=seen.append)
+    assert (plan.listed, plan.skipped, plan.todo) == (200, 40, 160) and sum(seen) == 200
+    assert len(plan.files) == 4
+    recs = [r for f in plan.files for r in ingest.read_plan(f)]
+    assert [r.meta["source_uri"] for r in recs] == [f"/v/{i:04d}.mp4" for i in range(200) if i % 5]
+    assert all(r.key == r.meta["source_id"] == source_id(r.meta["source_uri"]) for r in recs)

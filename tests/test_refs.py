@@ -12,7 +12,8 @@ from datakit.refs import edit as editlib
 from datakit.refs.idrefs import (
     IdRules, crop_box, crop_instance, extract_ids, pick_reference_frames, select_instances, span_gap)
 from datakit.records import Record
-from datakit.refs.segment import Instance, OpenCVConfig, box_of_mask, instance_from_mask, make_segmenter
+from datakit.refs.backends import make_segmenter
+from datakit.refs.segment import Instance, OpenCVConfig, box_of_mask, instance_from_mask
 from datakit.runner import run_stage
 from datakit.samples import sample_paths
 from datakit.stages import STAGES

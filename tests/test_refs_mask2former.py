@@ -9,7 +9,8 @@ from PIL import Image
 from datakit import ingest, media
 from datakit.records import Record
 from datakit.refs.mask2former import ModelNotFound, class_ids, resolve_model
-from datakit.refs.segment import Mask2FormerConfig, box_of_mask, make_segmenter, mask_iou
+from datakit.refs.backends import make_segmenter
+from datakit.refs.segment import Mask2FormerConfig, box_of_mask, mask_iou
 from datakit.runner import run_stage
 from datakit.samples import sample_paths
 from datakit.stages import STAGES

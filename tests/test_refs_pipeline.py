@@ -7,7 +7,8 @@ import webdataset as wds
 from PIL import Image
 
 from conftest import REPO
-from datakit import media, runner, shards, spec
+from datakit import media, runner, spec
+from datakit.output import reader
 from datakit.verify import verify
 
 pytestmark = pytest.mark.slow
@@ -17,8 +18,9 @@ def _run(name, inp, out):
     s = spec.load(REPO / "pipelines" / f"{name}.yaml",
                   [f"input={inp}", f"output={out}", "split.max_clips_per_source=1", "shard.max_samples=8"])
     res = runner.run(s, progress=False)
-    rows = [r for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
-    samples = {s["__key__"]: s for s in wds.WebDataset(sorted(str(p) for p in out.glob("*.tar")), shardshuffle=False)}
+    rows = list(reader.open_output(str(out)).sample_rows())
+    tars = sorted(str(p) for p in (out / "shards").glob("*.tar"))
+    samples = {s["__key__"]: s for s in wds.WebDataset(tars, shardshuffle=False)}
     return res, rows, samples
 
 

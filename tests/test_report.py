@@ -3,6 +3,7 @@
 One demo run builds the output (with an untrusted caption, untrusted file names and one
 injected reject row whose every text field is markup); one Chromium serves the module.
 """
+import html
 import io
 import json
 import os
@@ -13,7 +14,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -21,7 +21,9 @@ from PIL import Image
 from badinputs import make_bad_inputs
 from conftest import REPO
 from conftest import pattern_frames
-from datakit import media, runner, shards, spec, summary
+from datakit import media, runner, spec, summary
+from datakit.output import reader, writer
+from datakit.records import Record
 from datakit.report import build_site, compile_where
 from datakit.report import charts, data, fmt, pages, params, site as sitemod
 from datakit.report.where import WhereError
@@ -133,10 +135,11 @@ def report_output(sample_dir, tmp_path_factory, ray_session):
     s = spec.load(REPO / "pipelines" / "demo.yaml", [f"input={inp}", f"output={out}", "split.max_clips_per_source=2"])
     runner.run(s, progress=False)
     # one reject row whose every text field is markup, as a writer could store it
-    evil = {**EVIL_REJECT, "source_id": "evil", "source_clips": 1, "start_frame": 0, "end_frame": 17,
-            "stage": "filter", "json": json.dumps({"caption": EVIL, "scores": {"sharpness": 5.0}, "fps": 24.0})}
-    pq.write_table(pa.Table.from_pylist([evil], schema=shards.REJECT_SCHEMA), out / "rejects" / "part-000999.parquet")
-    shards.consolidate_rejects(str(out))
+    evil = Record(key=EVIL_REJECT["key"], meta={
+        "source_uri": EVIL_REJECT["source_uri"], "source_id": "evil", "source_clips": 1, "start_frame": 0,
+        "end_frame": 17, "caption": EVIL, "scores": {"sharpness": 5.0}, "fps": 24.0})
+    evil.rejected("filter", EVIL_REJECT["reason"], EVIL_REJECT["detail"])
+    writer.write_batch([evil], runner.output_settings(s))
     site = base / "site"
     res = build_site(str(out), site)
     return out, site, res
@@ -146,9 +149,9 @@ def test_report_rows_come_from_the_output(report_output):
     out, site, res = report_output
     view = data.open_output(str(out))
     kept, rejected = list(data.iter_kept(view)), list(data.iter_rejected(view))
-    manifest_rows = [r for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
+    manifest_rows = list(reader.open_output(str(out)).manifest_rows(["key"]))
     assert [c.key for c in kept] == [r["key"] for r in manifest_rows]
-    assert len(rejected) == len(pq.read_table(out / "rejects.parquet")) == res["rejects"]
+    assert len(rejected) == len(pq.read_table(out / "rejects")) == res["rejects"]
     filtered = [c for c in rejected if c.stage == "filter"]
     assert filtered and all(c.scores for c in filtered)              # rejected clips keep their scores
     assert {r.name for r in view.rules} >= {"low_detail", "static", "shaky"}
@@ -165,8 +168,8 @@ def test_report_rows_come_from_the_output(report_output):
 
 def test_index_counts_and_stats_agree_with_manifests(report_output):
     out, site, _ = report_output
-    rows = [r for u in shards.manifest_uris(str(out)) for r in shards.read_manifest(u)]
-    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    rows = list(reader.open_output(str(out)).sample_rows())
+    rejects = pq.read_table(out / "rejects").to_pylist()
     s = summary.build(str(out))
     assert s["counts"]["samples"] == len(rows)
     assert s["counts"]["rejects"] == len(rejects) >= 6
@@ -185,6 +188,70 @@ def test_inspect_cli_rejects_what_is_not_an_output(tmp_path):
     r = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(tmp_path / "nope"), "--html",
                         str(tmp_path / "site")], capture_output=True, text=True, check=False)
     assert r.returncode == 2 and "not a datakit output" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_inspect_profile_counts_rules_like_build_and_previews_spans(report_output, tmp_path):
+    """`inspect OUT --profile P` before any build: P's thresholds on the histograms, per-rule counts that
+    `build --profile P` agrees with (it is run), and HR previews decoded from the source spans."""
+    from datakit import curation
+    from datakit.scoring.profiles import Rule
+
+    out, _, _ = report_output
+    rows = list(reader.open_output(str(out)).index_rows(["key", "scores"]))
+    sharp = sorted(r["scores"]["sharpness"] for r in rows if r["scores"] and r["scores"]["sharpness"] is not None)
+    cut = round((sharp[len(sharp) // 2 - 1] + sharp[len(sharp) // 2]) / 2, 3)   # keeps about half
+    rules = [{"name": "soft", "metric": "sharpness", "min": cut},
+             {"name": "glare", "metric": "bright_fraction", "max": 0.25},
+             {"name": "restless", "metric": "motion", "max": 3.5}]
+    tree = {"name": "half", "score": {"metrics": ["sharpness", "exposure", "motion"]}, "rules": rules}
+    prof = tmp_path / "half.yaml"
+    prof.write_text(json.dumps(tree))
+    site = tmp_path / "site"
+    cli = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(out), "--profile", str(prof),
+                          "--html", str(site), "--samples", "2"], capture_output=True, text=True, check=False)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    # the counts, recomputed here from the index rows and the rules alone
+    fails = [[r["name"] for r in rules if Rule.model_validate(r).check(
+        {k: v for k, v in (row["scores"] or {}).items() if v is not None})] for row in rows]
+    kept = sum(not f for f in fails)
+    assert 0 < kept < len(rows)
+    assert f"profile half keeps {kept} of {len(rows)} indexed clips" in cli.stdout
+    index = (site / "index.html").read_text()
+    assert re.search(rf'data-kept="{kept}" data-clips="{len(rows)}"', index)
+    for r in rules:
+        n = sum(r["name"] in f for f in fails)
+        assert re.search(rf'<tr data-rule="{r["name"]}">.*?<td class="num failing">{n}</td>', index), r["name"]
+    # P's thresholds are drawn on the histograms of their metrics
+    for r in rules:
+        svg = re.search(rf'<figure class="chart" data-metric="{r["metric"]}">.*?(<svg.*?</svg>)', index).group(1)
+        assert fmt.rule_label(r["name"], r.get("min"), r.get("max")) in svg
+    # previews: two kept and two turned-down clips, HR frames decoded from their source spans
+    cards = re.findall(r'<div class="card preview" data-key="([^"]*)" data-verdict="(\w+)">'
+                       r'(?:<img src="(media/[^"]+/strip\.webp)"|<div class="nopic">)', index)
+    assert sorted(v for _, v, _ in cards) == ["kept", "kept", "rejected", "rejected"]
+    for key, _, rel in cards:
+        if html.unescape(key) == EVIL_REJECT["key"]:      # its source is no video: the card says so
+            assert not rel
+            continue
+        img = Image.open(site / rel)
+        assert img.format == "WEBP" and img.width > 2 * img.height and np.asarray(img).std() > 5
+
+    # build with P keeps exactly the clips inspect counted (the same profile code plans it)
+    built = tmp_path / "built"
+    s = spec.load(REPO / "pipelines" / "demo.yaml", [f"output={built}", "split.max_clips_per_source=2",
+                                                      "synthetic.profile=bicubic"])
+    res = curation.build(s, str(out), str(prof), progress=False)
+    assert res.sources == kept
+    assert res.samples_written + sum(1 for x in reader.open_output(str(built)).reject_rows(["stage"])
+                                     if x["stage"] != "filter") == kept
+
+    # without --profile a run output is the ordinary report (it needs --html); a missing profile is one line
+    bad = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(out), "--profile", "no_such"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "no_such" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    bad = subprocess.run([os.sys.executable, "-m", "datakit.cli", "inspect", str(out)],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "--html" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
 
 
 # ---------------------------------------------------------------- in a browser

@@ -4,12 +4,13 @@ import subprocess
 import sys
 
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import pytest
 
 from conftest import FAST, REPO
-from datakit import fsio, shards
+from datakit import fsio
+from datakit.output import reader
 from datakit.verify import verify
+from outputs import docs, rejects
 
 pytestmark = pytest.mark.slow
 
@@ -50,12 +51,19 @@ def test_pipeline_reads_and_writes_object_storage(s3):
            *[a for o in FAST for a in ("--set", o)]]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    names = {u.rsplit("/", 1)[-1] for u in fsio.list_files("s3://corpus/out", recursive=False)}
-    assert {"config.json", "summary.json", "rejects.parquet", "demo-000000.tar", "demo-000000.parquet"} <= names
-    rows = [x for u in shards.manifest_uris("s3://corpus/out") for x in shards.read_manifest(u)]
+    names = {u[len("s3://corpus/out/"):] for u in fsio.list_files("s3://corpus/out")}
+    assert {"meta/config.json", "meta/summary.json"} <= names
+    assert not any(n.startswith("meta/plan") for n in names)          # the run's plan is removed
+    rows = docs("s3://corpus/out")
+    assert {f"shards/{r['shard']}.tar" for r in rows} <= names
+    assert {f"manifests/{r['shard']}.parquet" for r in rows} <= names
     assert rows and all(x["source_uri"].startswith("s3://corpus/raw/") for x in rows)
-    assert len(rows) + sum(1 for x in pq.read_table("s3://corpus/out/rejects.parquet").to_pylist()
-                           if x["stage"] == "filter") == 4
+    rej = rejects("s3://corpus/out")
+    assert len(rows) + sum(1 for x in rej if x["stage"] == "filter") == 4
+    assert [x["reason"] for x in rej if x["stage"] != "filter"] == ["unreadable"]
+    # a member read by range from the bucket, checked against its sha256
+    out = reader.open_output("s3://corpus/out")
+    assert out.read_members(next(out.manifest_rows()), ["txt"])["txt"].decode() == rows[0]["caption"]
     assert {x["caption"] for x in rows if x["source_uri"].endswith("carphone_pristine.mp4")} == {"a man in a car"}
     rep = verify("s3://corpus/out")
     assert rep.ok, rep.problems

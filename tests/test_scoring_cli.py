@@ -1,9 +1,12 @@
-"""`datakit score`, `datakit models` and `datakit refilter` as users run them (in-process)."""
+"""`datakit score`, `datakit models` and the retired `datakit refilter` as users run them (in-process)."""
 from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
+
+from output_fixture import make_output
 
 from datakit import cli
 from datakit.samples import sample_paths
@@ -83,18 +86,15 @@ def test_models_tiny_help_prints_its_usage_once(capsys):
     assert e.value.code == 0 and out.count("usage:") == 1 and out.startswith("usage: datakit models tiny ")
 
 
-def test_refilter_verb(capsys, tmp_path):
-    code, _, err = run(capsys, "refilter", str(tmp_path / "none"), "offline")
-    assert code == 2 and "not a datakit output directory" in err
-    (tmp_path / "out").mkdir()
-    code, out, _ = run(capsys, "refilter", str(tmp_path / "out"), "paper", "--json")
-    assert code == 0 and json.loads(out)["samples"] == 0
-    code, _, err = run(capsys, "refilter", str(tmp_path / "out"), "nope")
-    assert code == 2 and "not found" in err
+def test_refilter_is_retired_build_replaces_it(capsys):
+    """Keep-lists are gone: another profile is applied by `datakit build --index` (tests/test_curation.py)."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["refilter", "out", "offline"])
+    assert e.value.code == 2 and "invalid choice: 'refilter'" in capsys.readouterr().err
 
 
 def test_every_new_verb_has_help(capsys):
-    for verb in ("score", "models", "refilter"):
+    for verb in ("score", "models", "curate", "build"):
         with pytest.raises(SystemExit) as e:
             cli.main([verb, "--help"])
         assert e.value.code == 0 and f"usage: datakit {verb}" in capsys.readouterr().out

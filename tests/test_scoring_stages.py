@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO
-from datakit import media, runner, shards, spec
+from datakit import media, runner, spec
+from datakit.output import reader, resume, writer
 from datakit.records import Record, clip_id
 from datakit.samples import sample_paths
 from datakit.scoring import METRICS, SCORE_KEYS, profiles
@@ -147,41 +148,55 @@ def test_thresholds_are_part_of_the_config(tmp_path):
         spec.parse(_tree(tmp_path, {"stage": "score", "metrics": ["sharpness", "vmaf"]}))
 
 
-def test_refilter_changes_the_selection_without_scoring(tmp_path, monkeypatch):
+def test_a_build_plan_changes_the_selection_without_scoring(tmp_path, monkeypatch):
+    """The clip index a run writes keeps every scored clip (the filter's reject too); a build's
+    plan applies another profile to those stored scores and loads no scorer."""
     import datakit.scoring
+    from datakit import curation
+    from datakit.output.reader import open_output
 
     out = tmp_path / "out"
-    sp = spec.parse(_tree(out, {"stage": "score", "profile": "offline"},
-                          {"stage": "filter", "profile": "offline", "action": "tag"}))
-    writer = shards.ShardWriter(sp, shards.open_output(sp))
+    sp = spec.parse(_tree(out, {"stage": "score", "profile": "offline"}, {"stage": "filter", "profile": "offline"}))
+    settings = runner.output_settings(sp)
+    assert settings.index
+    resume.open_for_run(settings, sp.model_dump(mode="json"), {"kind": "run", "index": curation.index_doc(sp)})
+    records = []
     rng = np.random.default_rng(0)
     good = dict(brightness=0.4, dark_fraction=0.0, bright_fraction=0.0, black_frames=0.0, frozen_frames=0.0,
                 motion=1.0, piqe=40.0, niqe=5.0)
     for i in range(6):
         meta = {"source_uri": f"v{i}.mp4", "source_id": f"s{i}", "source_clips": 1, "start_frame": 0, "end_frame": 9,
                 "scores": {**good, "sharpness": float(50 + 100 * i + rng.random())}}
-        writer.add(Record(f"k{i}", meta, {"hr.mp4": b"x"}))
+        records.append(Record(f"k{i}", meta, {"hr.mp4": b"x"}))
     rejected = Record("k9", {"source_uri": "v9.mp4", "source_id": "s9", "source_clips": 1,
                              "scores": {**good, "sharpness": 250.0}})
-    writer.add(rejected.rejected("filter", "low_detail", "test"))
-    writer.close()
+    records.append(rejected.rejected("filter", "low_detail", "test"))
+    writer.write_batch(records, settings)
 
     def no_scoring(*a, **k):
-        raise AssertionError("refilter must not score")
+        raise AssertionError("a build must not score")
 
     monkeypatch.setattr(datakit.scoring.ClipScorer, "__post_init__", no_scoring)
-    a = profiles.refilter(str(out), profiles.load("offline"))
+    idx = open_output(str(out))
+    rows = {r["key"]: r for r in idx.index_rows()}
+    assert set(rows) == {f"k{i}" for i in range(6)} | {"k9"} and rows["k9"]["reason"] == "low_detail"
     strict = tmp_path / "strict.yaml"
     strict.write_text((REPO / "filters" / "offline.yaml").read_text()
                       .replace("name: offline", "name: strict").replace("min: 90", "min: 300"))
-    b = profiles.refilter(str(out), profiles.load(str(strict)), str(tmp_path / "keep.parquet"))
-    assert (a.samples, a.kept, a.by_reason) == (6, 5, {"low_detail": 1})
-    assert (b.samples, b.kept, b.by_reason) == (6, 3, {"low_detail": 3})
-    assert a.rescued == 1 and b.rescued == 0          # the stored filter reject would pass `offline` only
-    keep = pq.read_table(b.keep_list).to_pylist()
-    assert [r["key"] for r in keep if r["kept"]] == ["k3", "k4", "k5"]
-    assert {r["reason"] for r in keep if not r["kept"]} == {"low_detail"}
-    assert a.keep_list == str(out / "keep" / "offline.parquet") and (out / "keep" / "offline.parquet").is_file()
+
+    def planned(prof):
+        dest = tmp_path / f"build-{prof}"
+        sp_b, filt = curation.with_profile(sp.model_copy(update={"output": str(dest)}), prof)
+        s_b = runner.output_settings(sp_b)
+        state = resume.open_for_run(s_b, sp_b.model_dump(mode="json"))
+        plan = curation.Planner(idx, filt, s_b.root)(state, str(tmp_path / f"plan-{prof}"))
+        recs = [r for f in plan.files for r in curation.read_clip_plan(f)]
+        assert all(r.meta["filter"]["passed"] and r.meta["scores"] == {k: v for k, v in rows[r.key]["scores"].items() if v is not None}
+                   for r in recs)
+        return sorted(r.key for r in recs)
+
+    assert planned("offline") == ["k1", "k2", "k3", "k4", "k5", "k9"]       # the stored filter reject comes back
+    assert planned(str(strict)) == ["k3", "k4", "k5"]
 
 
 @pytest.mark.slow
@@ -196,8 +211,8 @@ def test_score_and_filter_under_ray(sample_dir, tmp_path, ray_session):
                         "rules": [{"name": "too_bright_for_test", "metric": "brightness", "max": 0.42}]}],
             "shard": {"max_samples": 4}}
     res = runner.run(spec.parse(tree), progress=False)
-    rows = [r for u in shards.manifest_uris(res.output) for r in shards.read_manifest(u)]
-    rejects = pq.read_table(tmp_path / "out" / "rejects.parquet").to_pylist()
+    rows = list(reader.open_output(res.output).sample_rows())
+    rejects = pq.read_table(tmp_path / "out" / "rejects").to_pylist()
     assert len(rows) + len(rejects) == 3 and rows and rejects
     for r in rows:
         assert r["scores"]["brightness"] <= 0.42 and {"sharpness", "frozen_frames"} <= set(r["scores"])
@@ -205,5 +220,6 @@ def test_score_and_filter_under_ray(sample_dir, tmp_path, ray_session):
     for r in rejects:
         assert (r["stage"], r["reason"]) == ("filter", "too_bright_for_test")
         assert json.loads(r["json"])["scores"]["brightness"] > 0.42
+        assert r["scores"]["brightness"] == json.loads(r["json"])["scores"]["brightness"]   # typed, kept
     assert res.summary["rejects_by_reason"] == {"too_bright_for_test": len(rejects)}
     assert "scores.sharpness" in res.summary["quantiles"]

@@ -264,7 +264,8 @@ def test_stage_writes_lossless_lr_and_records_settings(model_dir):
         assert rec["steps"] == 20 and 1 <= rec["k"] <= 4 and rec["seed"] == sdedit.clip_seed(3, r.key)
         assert r.meta["degradations"][-1]["stage"] == "sdedit"
         assert r.meta["synthetic_models"] is True and "sdedit" in r.meta["synthetic_model_backends"]
-        assert r.meta["lr"] == {"width": 48, "height": 32, "frames": 9, "codec": "libx264rgb", "lossless": True}
+        assert r.meta["lr"] == {"width": 48, "height": 32, "frames": 9, "codec": "libx264rgb", "lossless": True,
+                             "threads": media.LOSSLESS_THREADS}
     assert SDEdit.preflight(SDEditConfig(model=str(model_dir / "missing")))
 
 

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from datakit import media, runner, shards, spec, tiny
+from datakit import media, runner, spec, tiny
+from datakit.output import reader
 from datakit.verify import verify
 
 pytestmark = pytest.mark.slow
@@ -47,8 +48,10 @@ def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path, ra
     rep = verify(str(tmp_path / "out"))
     assert rep.ok, rep.problems
 
-    rows = [r for u in shards.manifest_uris(str(tmp_path / "out")) for r in shards.read_manifest(u)]
+    out = reader.open_output(str(tmp_path / "out"))
+    rows = list(out.sample_rows())
     assert len(rows) == 3
+    typed = {r["key"]: r for r in out.manifest_rows(["key", "sdedit", "degradations", "lr"])}
     for r in rows:
         assert r["synthetic_models"] is True
         assert {"captioner", "sdedit"} <= set(r["synthetic_model_backends"])
@@ -58,11 +61,59 @@ def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path, ra
         assert sd["sigma_start"] > 0 and sd["base"]["frames"] == r["num_frames"] == 9
         assert sd["base"]["width"] % 16 == 0 and sd["base"]["height"] % 16 == 0
         assert [d["stage"] for d in r["degradations"]] == ["sdedit", "synthetic"]
+        # the manifest's typed columns summarise the same json
+        t = typed[r["key"]]
+        assert (t["sdedit"]["k"], t["sdedit"]["steps"], t["sdedit"]["seed"]) == (sd["k"], sd["steps"], sd["seed"])
+        assert t["sdedit"]["sigma_start"] == sd["sigma_start"] and t["sdedit"]["model_id"] == sd["model_id"]
+        assert [(d["stage"], d["profile"], d["seed"]) for d in t["degradations"]] == \
+            [(d["stage"], d["profile"], d["seed"]) for d in r["degradations"]]
+        assert (t["lr"]["width"], t["lr"]["frames"], t["lr"]["lossless"]) == \
+            (r["lr"]["width"], r["lr"]["frames"], r["lr"]["lossless"])
         assert (r["lr"]["width"], r["lr"]["height"]) == (r["hr"]["width"] // 4, r["hr"]["height"] // 4)
 
     import webdataset as wds
 
-    for s in wds.WebDataset(sorted(str(p) for p in (tmp_path / "out").glob("smoke-*.tar")), shardshuffle=False):
+    for s in wds.WebDataset(sorted(str(p) for p in (tmp_path / "out" / "shards").glob("smoke-*.tar")), shardshuffle=False):
         doc = json.loads(s["json"])
         assert s["txt"].decode() and doc["synthetic_models"] is True
         assert media.decode(s["lr.mp4"]).shape[0] == doc["num_frames"]
+
+
+def test_smoke_curate_then_build_per_profile(sample_dir, tmp_path, ray_session):
+    """curate → inspect → build on the smoke pipeline: the index holds every scored clip and no media; a
+    build with a stricter profile runs the captioner and SDEdit for the clips it keeps only, and a looser
+    one into the same output adds the rest."""
+    from datakit import curation
+    from datakit.report import data as report_data
+
+    models = tmp_path / "tiny-models"
+    tiny.write(models)
+    idx, out = tmp_path / "idx", tmp_path / "built"
+    res = curation.curate(smoke_spec(sample_dir, models, idx), progress=False)
+    assert res.indexed == 3 and res.rejects_written == 0
+    index = reader.open_output(str(idx))
+    assert index.kind == "curate" and index.count_samples() == 0
+    rows = {r["key"]: r for r in index.index_rows()}
+    assert len(rows) == 3 and all(r["filter"]["profile"] == "smoke" and r["filter"]["passed"] for r in rows.values())
+    assert all(r["scores"]["sharpness"] > 0 and r["caption_source"] == "sidecar" for r in rows.values())
+
+    view = report_data.open_index_view(str(idx), "offline")
+    kept = {c.key for c, failed in report_data.iter_indexed(view) if not failed}
+    assert 0 < len(kept) <= 3
+
+    res = curation.build(smoke_spec(sample_dir, models, out), str(idx), "offline", progress=False)
+    assert res.samples_written == len(kept) and res.rejects_written == 0
+    built = {r["key"]: r for r in reader.open_output(str(out)).sample_rows()}
+    assert set(built) == kept
+    for k, r in built.items():
+        assert r["filter"]["profile"] == "offline" and r["scores"] == pytest.approx(
+            {n: v for n, v in rows[k]["scores"].items() if v is not None})
+        assert r["caption_source"] == "model" and r["sdedit"]["backend"] == "wan2.1"
+        assert [d["stage"] for d in r["degradations"]] == ["sdedit", "synthetic"]
+
+    # the smoke profile (the spec's own) keeps every clip: building it into the same output adds the rest
+    res = curation.build(smoke_spec(sample_dir, models, out), str(idx), progress=False)
+    assert res.samples_written == 3 - len(kept)
+    assert {r["key"] for r in reader.open_output(str(out)).manifest_rows(["key"])} == set(rows)
+    rep = verify(str(out))
+    assert rep.ok, rep.problems

@@ -14,7 +14,8 @@ def cmd_refs(args) -> int:
     from ..media import MediaError
     from ..refs.idrefs import IdRules
     from ..refs.mask2former import ModelNotFound
-    from ..refs.segment import Mask2FormerConfig, OpenCVConfig, make_segmenter
+    from ..refs.backends import make_segmenter
+    from ..refs.segment import Mask2FormerConfig, OpenCVConfig
     from ..refs.single import frame_refs, read_frame
 
     if not 0 <= args.min_area <= 1 or args.max_ids < 1 or args.margin < 0:

@@ -51,16 +51,23 @@ DCT8 = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * n
 
 
 def _round_trip_plane(plane: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Blockwise DCT, quantize with ``steps`` (8x8), dequantize, inverse DCT; plane dims multiples of 8."""
+    """Blockwise DCT, quantize with ``steps`` (8x8), dequantize, inverse DCT; plane dims multiples of 8.
+
+    Each 8x8 block B becomes C B C^T and back, computed for a whole row of blocks at a time in
+    the plane's own layout (``[block row, u, block column, v]``): one matrix product per row of
+    blocks for C B and one batched product for (C B) C^T, the same sums of the same eight products
+    as block by block, without the per-block products and transposes.
+    """
     h, w = plane.shape
-    blocks = (plane - np.float32(128)).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
-    coef = DCT8 @ blocks @ DCT8.T                     # (h/8, w/8, 8, 8)
-    coef /= steps
+    p = plane - np.float32(128)
+    coef = np.matmul(DCT8, p.reshape(h // 8, 8, w)).reshape(h // 8, 8, w // 8, 8) @ DCT8.T
+    q = steps[:, None, :]                             # steps[u, v] on [block row, u, block column, v]
+    coef /= q
     np.rint(coef, out=coef)
-    coef *= steps
-    rec = DCT8.T @ coef @ DCT8
+    coef *= q
+    rec = np.matmul(DCT8.T, coef.reshape(h // 8, 8, w)).reshape(h // 8, 8, w // 8, 8) @ DCT8
     rec += np.float32(128)
-    return rec.transpose(0, 2, 1, 3).reshape(h, w)
+    return rec.reshape(h, w)
 
 
 #: ``cv2.transform`` matrices (3 x 4: linear part and offset) of the two colour conversions.

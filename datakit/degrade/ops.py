@@ -13,7 +13,15 @@ Speed levers that keep the bytes (the output does not change):
   ``TRIM_TOL``) and then filtered by the cheapest exact path: two 1-D passes for rank-1
   kernels, OpenCV's direct filter up to ``DIRECT_MAX`` taps, an FFT above;
 * JPEG converts RGB to BGR with a contiguous copy (OpenCV is several times slower on the
-  negative-stride view ``x[..., ::-1]``; the coded bytes are the same).
+  negative-stride view ``x[..., ::-1]``; the coded bytes are the same) and decodes straight to RGB;
+* unsharp masking blurs the 8-bit frame itself and the 8-bit 0/1 mask (OpenCV's filter gives
+  the same float32 sums as from float copies, reading a quarter of the bytes);
+* Poisson noise computes what depends on a pixel's 8-bit value once per value (a look-up);
+  the fast Gaussian sampler takes its 16-bit uniforms from the generator's 64-bit outputs
+  where those are ``rng.bytes``' bytes; ``quantize`` is OpenCV's saturating conversion;
+* DiffJPEG's 8x8 DCTs run as one product per row of blocks (``diffjpeg.py``).
+
+``tests/test_degrade_golden.py`` holds every one of them to the bytes recorded before them.
 
 Faster noise samplers change the samples but not their distribution; they are a recorded
 choice (``sampler="fast"``), never applied silently.
@@ -53,11 +61,37 @@ POISSON_NORMAL_MIN = 25.0
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+#: Beyond this magnitude OpenCV's float -> uint8 conversion (a 32-bit integer rounding) would
+#: overflow; ``quantize`` then takes NumPy's path.
+_CV_ROUND_MAX = 2.0 ** 30
+
+
 def quantize(x: np.ndarray) -> np.ndarray:
-    """Clamp to [0, 255] and round (half to even) to ``uint8``."""
+    """Clamp to [0, 255] and round (half to even) to ``uint8``.
+
+    For float32 frames OpenCV's saturating conversion does it in one pass (round to nearest
+    even, then saturate: the same bytes as ``clip(rint(x), 0, 255)``, tested), when the values
+    stay within ``_CV_ROUND_MAX``.
+    """
     if x.dtype == np.uint8:
         return x
+    if x.dtype == np.float32 and x.ndim == 3 and x.size and x.shape[2] <= 4:
+        flat = x.reshape(x.shape[0], -1)
+        lo, hi = cv2.minMaxLoc(flat)[:2]
+        if -_CV_ROUND_MAX < lo and hi < _CV_ROUND_MAX:
+            return cv2.add(x, 0.0, dtype=cv2.CV_8U).reshape(x.shape)
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def distinct_values(img8: np.ndarray) -> int:
+    """How many of the 256 byte values occur in ``img8`` (a histogram by OpenCV)."""
+    return int(np.count_nonzero(byte_histogram(img8)))
+
+
+def byte_histogram(img8: np.ndarray) -> np.ndarray:
+    """Counts of the 256 byte values in a uint8 array."""
+    flat = np.ascontiguousarray(img8).reshape(1, -1) if img8.ndim != 2 else img8
+    return cv2.calcHist([flat], [0], None, [256], [0, 256]).ravel()
 
 
 def as_float(x: np.ndarray) -> np.ndarray:
@@ -89,16 +123,25 @@ def gaussian_taps(size: int, sigma: float) -> np.ndarray:
 def usm(frame: np.ndarray, taps: np.ndarray, weight: float, threshold: float) -> np.ndarray:
     """Unsharp masking (Real-ESRGAN ``USMSharp``, mmagic ``UnsharpMasking``), float32 out.
 
-    ``taps``: the 1-D Gaussian (its outer product is the references' 2-D kernel). The 0/1 mask
-    is blurred from 8-bit values, which reads a quarter of the bytes of a float mask.
+    ``taps``: the 1-D Gaussian (its outer product is the references' 2-D kernel). Both blurs
+    read 8-bit values where they can (an 8-bit frame, the 0/1 mask): OpenCV's filter gives the
+    same float32 sums from 8-bit input as from its float32 copy, reading a quarter of the bytes.
+    The residual is computed once and the blend is done in place.
     """
     x = as_float(frame)
-    blurred = cv2.sepFilter2D(x, -1, taps, taps, borderType=cv2.BORDER_REFLECT_101)
-    mask = (np.abs(x - blurred) > np.float32(threshold)).view(np.uint8)               # 0 / 1
+    src = frame if frame.dtype == np.uint8 else x
+    blurred = cv2.sepFilter2D(src, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REFLECT_101)
+    residual = cv2.subtract(x, blurred)
+    h, w, c = x.shape
+    # |residual| > threshold as 0 / 1 bytes: inRange marks |r| <= threshold with 255, the
+    # threshold turns 0 into 1 and 255 into 0
+    inside = cv2.inRange(residual.reshape(h, w * c), -float(threshold), float(threshold))
+    mask = cv2.threshold(inside, 0, 1, cv2.THRESH_BINARY_INV)[1].reshape(h, w, c)
     soft = cv2.sepFilter2D(mask, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_REFLECT_101)
-    sharp = cv2.scaleAdd(cv2.subtract(x, blurred), float(weight), x)               # x + weight * residual
+    sharp = cv2.scaleAdd(residual, float(weight), x, dst=residual)                # x + weight * residual
     np.clip(sharp, 0, 255, out=sharp)
-    return cv2.add(x, cv2.multiply(soft, cv2.subtract(sharp, x)))                    # soft sharp + (1 - soft) x
+    d = cv2.subtract(sharp, x, dst=sharp)
+    return cv2.add(x, cv2.multiply(soft, d, dst=soft), dst=soft)                   # soft sharp + (1 - soft) x
 
 
 # ---- blur ----------------------------------------------------------------------------------
@@ -227,13 +270,27 @@ def normal_table() -> np.ndarray:
     return (q / q.std()).astype(np.float32)
 
 
+def uniform16(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` uniform 16-bit integers: the bytes of ``rng.bytes(2 n)``.
+
+    ``Generator.bytes`` packs 32-bit draws, two per 64-bit output of PCG64; when it takes an
+    even number of them the same bytes come straight from the 64-bit outputs (``random_raw``)
+    and the generator ends in the same state, at half the cost.
+    """
+    nbytes = 2 * n
+    n32 = (nbytes + 3) // 4
+    bg = rng.bit_generator
+    if n32 % 2 == 0 and np.little_endian and isinstance(bg, np.random.PCG64) and not bg.state["has_uint32"]:
+        return bg.random_raw(n32 // 2).view(np.uint16)[:n]
+    return np.frombuffer(rng.bytes(nbytes), dtype=np.uint16)
+
+
 def standard_normal(rng: np.random.Generator, shape: tuple[int, ...], sampler: str = "exact") -> np.ndarray:
     """Standard normal float32 samples, by NumPy's sampler ("exact") or the quantile table ("fast")."""
     if sampler == "exact":
         return rng.standard_normal(shape, dtype=np.float32)
     n = int(np.prod(shape))
-    idx = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16)
-    return normal_table().take(idx).reshape(shape)
+    return normal_table().take(uniform16(rng, n)).reshape(shape)
 
 
 def gaussian_noise(frame: np.ndarray, sigma: float, gray: bool, rng: np.random.Generator,
@@ -243,7 +300,25 @@ def gaussian_noise(frame: np.ndarray, sigma: float, gray: bool, rng: np.random.G
     h, w, c = x.shape
     noise = standard_normal(rng, (h, w, 1 if gray else c), sampler)
     noise *= np.float32(sigma)
-    return np.clip(x + noise, 0, 255)
+    out = np.add(x, noise, out=None if gray else noise)
+    return np.clip(out, 0, 255, out=out)
+
+
+def _fast_counts(lam: np.ndarray, root: np.ndarray, small: np.ndarray | None,
+                 rng: np.random.Generator) -> np.ndarray:
+    """The "fast" Poisson counts of ``poisson_counts`` given ``sqrt(lam)`` and the mask of the
+    means below ``POISSON_NORMAL_MIN`` (None: there are none); float32, the same operations."""
+    z = standard_normal(rng, lam.shape, "fast")
+    out = np.multiply(root, z)
+    z *= z
+    z -= 1
+    z *= np.float32(1 / 6)
+    out += z
+    out += lam
+    np.rint(out, out=out)
+    if small is not None:
+        out[small] = rng.poisson(lam[small].astype(np.float64))
+    return np.maximum(out, 0, out=out)
 
 
 def poisson_counts(lam: np.ndarray, rng: np.random.Generator, sampler: str = "exact") -> np.ndarray:
@@ -254,18 +329,14 @@ def poisson_counts(lam: np.ndarray, rng: np.random.Generator, sampler: str = "ex
     if sampler == "exact":
         return rng.poisson(lam).astype(np.float64)
     lam = np.asarray(lam, dtype=np.float32)
-    z = standard_normal(rng, lam.shape, "fast")
-    out = np.sqrt(lam) * z
-    z *= z
-    z -= 1
-    z *= np.float32(1 / 6)
-    out += z
-    out += lam
-    np.rint(out, out=out)
     small = lam < POISSON_NORMAL_MIN
-    if small.any():
-        out[small] = rng.poisson(lam[small].astype(np.float64))
-    return np.maximum(out, 0, out=out)
+    return _fast_counts(lam, np.sqrt(lam), small if small.any() else None, rng)
+
+
+def _lut(img8: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[img8]`` for a 256-entry table (OpenCV's look-up, any table dtype it takes)."""
+    flat = np.ascontiguousarray(img8).reshape(img8.shape[0], -1)
+    return cv2.LUT(flat, table.reshape(1, 256)).reshape(img8.shape)
 
 
 def poisson_noise(frame: np.ndarray, scale: float, gray: bool, rng: np.random.Generator,
@@ -276,25 +347,40 @@ def poisson_noise(frame: np.ndarray, scale: float, gray: bool, rng: np.random.Ge
     [0, 1] (``units="unit"``, Real-ESRGAN) or left on [0, 255] (``"byte"``, mmagic), multiplied
     by ``vals = 2^ceil(log2(#distinct values))``, drawn as Poisson counts and divided back;
     the noise is the difference, in 8-bit units.
+
+    The rounded image has at most 256 values, so everything that depends on a pixel's value
+    only (its level on [0, 1], the mean, its square root, whether the mean is small) is worked
+    out once per value and looked up: the same float operations on the same values.
     """
     x = as_float(frame)
     img8 = quantize(x @ _LUMA)[..., None] if gray else quantize(x)
-    distinct = int(np.count_nonzero(np.bincount(img8.ravel(), minlength=256)))
+    hist = byte_histogram(img8)
+    distinct = int(np.count_nonzero(hist))
     vals = float(2 ** np.ceil(np.log2(max(distinct, 1))))
     dtype = np.float64 if sampler == "exact" else np.float32
-    img = img8.astype(dtype)
+    levels = np.arange(256, dtype=dtype)
     if units == "unit":
-        img /= dtype(255)
-    noise = poisson_counts(img * dtype(vals), rng, sampler)
+        levels /= dtype(255)
+    lam_t = levels * dtype(vals)
+    img = _lut(img8, levels)
+    if sampler == "exact":
+        noise = poisson_counts(_lut(img8, lam_t), rng, sampler)
+    else:
+        small_t = lam_t < POISSON_NORMAL_MIN
+        small = _lut(img8, small_t.view(np.uint8)).view(bool) if (small_t & (hist > 0)).any() else None
+        noise = _fast_counts(_lut(img8, lam_t), _lut(img8, np.sqrt(lam_t)), small, rng)
     noise /= dtype(vals)
     noise -= img
     noise = noise.astype(np.float32, copy=False)
     noise *= np.float32(scale * 255.0 if units == "unit" else scale)
-    out = np.add(x, noise)
+    out = np.add(x, noise, out=None if gray else noise)
     return np.clip(out, 0, 255, out=out)
 
 
 # ---- JPEG ----------------------------------------------------------------------------------
+
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)   # OpenCV >= 4.11
+
 
 def jpeg(frame: np.ndarray, quality: float) -> np.ndarray:
     """JPEG-compress and decode a frame with OpenCV's libjpeg (4:2:0) at integer ``quality`` (1..100)."""
@@ -302,6 +388,8 @@ def jpeg(frame: np.ndarray, quality: float) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(round(quality))])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
+    if _IMREAD_RGB is not None:   # libjpeg-turbo writes RGB directly: the same bytes as BGR + a swap
+        return cv2.imdecode(buf, _IMREAD_RGB)
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 

@@ -6,8 +6,11 @@
     ROOT/meta/summary.json            counts, rejects by reason, timings (rewritten by each run)
     ROOT/shards/NAME.tar              WebDataset samples of one committed batch
     ROOT/rejects/NAME.parquet         reject rows of the same batch
+    ROOT/index/NAME.parquet           clip index rows of the same batch: every clip that was
+                                      scored, kept or not (``datakit curate``, and ``run`` with
+                                      a score stage; see docs/FORMAT.md)
     ROOT/manifests/NAME.parquet       one row per sample of the batch; written last: its
-                                      presence is what commits the batch (tar and rejects)
+                                      presence is what commits the batch (tar, rejects, index)
 
 ``NAME`` is ``PREFIX-ID``: ``ID`` is derived from the batch's keys, so two attempts at the
 same batch claim the same name (and write the same bytes), and no two different batches
@@ -23,6 +26,7 @@ from .. import fsio
 FORMAT_VERSION = 2
 
 META, SHARDS, MANIFESTS, REJECTS = "meta", "shards", "manifests", "rejects"
+INDEX = "index"
 CONFIG, SUMMARY = "config.json", "summary.json"
 
 #: PREFIX-ID, where ID is 16 hex digits
@@ -53,6 +57,10 @@ def manifest_uri(root: str, name: str) -> str:
 
 def rejects_uri(root: str, name: str) -> str:
     return fsio.join(root, REJECTS, name + ".parquet")
+
+
+def index_uri(root: str, name: str) -> str:
+    return fsio.join(root, INDEX, name + ".parquet")
 
 
 def name_of(uri: str) -> str | None:

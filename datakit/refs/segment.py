@@ -3,8 +3,8 @@
 Two backends implement it: Mask2Former (``mask2former.py``, weights from a local
 directory) and an OpenCV backend that needs no weights (``opencv.py``: HOG people
 detector and Haar cascades for boxes, GrabCut inside each box for the mask).
-``make_segmenter(config)`` builds either from its pydantic config; the config is also
-what a pipeline spec holds under a refs stage's ``segmenter:`` key.
+``backends.make_segmenter(config)`` builds either from its pydantic config; the config is
+also what a pipeline spec holds under a refs stage's ``segmenter:`` key.
 """
 from __future__ import annotations
 
@@ -143,18 +143,3 @@ class Mask2FormerConfig(_SegConfig):
 
 
 SegmenterConfig = Annotated[Union[Mask2FormerConfig, OpenCVConfig], Field(discriminator="backend")]
-
-
-def make_segmenter(config: Mask2FormerConfig | OpenCVConfig, min_area: float | None = None) -> Segmenter:
-    """Build (and load) the segmenter a config names. ``min_area`` (the smallest instance the
-    caller keeps, a fraction of the frame) sets how small a person the OpenCV backend looks for
-    when its config leaves ``min_area`` unset."""
-    if config.backend == "opencv":
-        if config.min_area is None and min_area is not None:
-            config = config.model_copy(update={"min_area": min_area})
-        from .opencv import OpenCVSegmenter
-
-        return OpenCVSegmenter(config)
-    from .mask2former import Mask2FormerSegmenter
-
-    return Mask2FormerSegmenter(config)

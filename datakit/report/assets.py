@@ -80,6 +80,9 @@ vertical-align:1px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}
 .card[hidden]{display:none}
 .card img{width:100%;display:block;background:#111;aspect-ratio:16/9;object-fit:contain}
+#previews .cards{grid-template-columns:repeat(auto-fill,minmax(420px,1fr))}
+.card img.strip{aspect-ratio:auto}
+table.rules td.thr{font-family:var(--mono,monospace)}table.rules tfoot th{text-align:right}
 .card .body{padding:8px 10px;font-size:12px}.card .src{color:var(--dim);overflow-wrap:anywhere}
 .card .cap{margin:4px 0;overflow-wrap:anywhere}
 .nopic{aspect-ratio:16/9;display:flex;align-items:center;justify-content:center;text-align:center;

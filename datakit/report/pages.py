@@ -223,22 +223,34 @@ def clip_cards(rows: list[TableRow], metrics: list[str], rules: list[Rule]) -> s
     return '<div id="cards" class="cards" hidden>' + "".join(out) + "</div>"
 
 
+def _toolbar(rows: list[TableRow]) -> str:
+    values = lambda attr: sorted({getattr(t.clip, attr) for t in rows if getattr(t.clip, attr)})  # noqa: E731
+    return ('<div class="toolbar">'
+            '<label>search <input type="search" data-filter="q" placeholder="key, caption, source, reason…">'
+            "</label>"
+            + _select("verdict", "verdict", values("verdict")) + _select("stage", "stage", values("stage"))
+            + _select("reason", "reason", values("reason")) + _select("task", "task", values("task"))
+            + _select("source", "source", values("source_name"))
+            + '<button type="button" id="clear">clear filters</button>'
+            '<span class="views"><button type="button" data-view="table" class="on">table</button>'
+            '<button type="button" data-view="cards">cards</button></span>'
+            '<span id="shown" class="dim" aria-live="polite"></span></div>')
+
+
+def _distributions(hists: dict[str, str], kept: str = "kept", rejected: str = "rejected") -> str:
+    figs = "".join(f'<figure class="chart" data-metric="{e(m)}"><figcaption>{e(m)}</figcaption>{svg}</figure>'
+                   for m, svg in hists.items())
+    return ('<section id="distributions"><h2>Distributions</h2><p class="legend">'
+            f'<span class="sw kept"></span>{e(kept)} <span class="sw rejected"></span>{e(rejected)} '
+            '<span class="sw thr"></span>filter threshold (keeps the side its label points to: ≥ min, ≤ max) '
+            '<span class="dim">· click a bar to filter the clips</span></p>'
+            f'<div class="charts">{figs or "<p class=dim>no scores recorded</p>"}</div></section>')
+
+
 def index_page(summary: dict, root: str, rows: list[TableRow], hists: dict[str, str], rules: list[Rule],
                metrics: list[str], report_id: str, note: str) -> str:
     c = summary["counts"]
-    values = lambda attr: sorted({getattr(t.clip, attr) for t in rows if getattr(t.clip, attr)})
-    toolbar = ('<div class="toolbar">'
-               '<label>search <input type="search" data-filter="q" placeholder="key, caption, source, reason…">'
-               "</label>"
-               + _select("verdict", "verdict", values("verdict")) + _select("stage", "stage", values("stage"))
-               + _select("reason", "reason", values("reason")) + _select("task", "task", values("task"))
-               + _select("source", "source", values("source_name"))
-               + '<button type="button" id="clear">clear filters</button>'
-               '<span class="views"><button type="button" data-view="table" class="on">table</button>'
-               '<button type="button" data-view="cards">cards</button></span>'
-               '<span id="shown" class="dim" aria-live="polite"></span></div>')
-    figs = "".join(f'<figure class="chart" data-metric="{e(m)}"><figcaption>{e(m)}</figcaption>{svg}</figure>'
-                   for m, svg in hists.items())
+    toolbar = _toolbar(rows)
     meta = table([("output", root), ("pipeline", summary.get("pipeline")), ("task", summary.get("task")),
                   ("config hash", summary.get("config_hash")), ("format version", summary.get("format_version"))],
                  cls="kv")
@@ -249,16 +261,83 @@ def index_page(summary: dict, root: str, rows: list[TableRow], hists: dict[str, 
             f'<div><h2>Stages</h2>{_stages(summary.get("stages") or {})}</div>'
             f'<div><h2>Rejects by reason</h2>{_reasons(summary.get("rejects_by_stage") or {}, rules)}</div>'
             f'<div><h2>Output</h2>{meta}</div></div></section>'
-            '<section id="distributions"><h2>Distributions</h2><p class="legend">'
-            '<span class="sw kept"></span>kept <span class="sw rejected"></span>rejected '
-            '<span class="sw thr"></span>filter threshold (keeps the side its label points to: ≥ min, ≤ max) '
-            '<span class="dim">· click a bar to filter the clips</span></p>'
-            f'<div class="charts">{figs or "<p class=dim>no scores recorded</p>"}</div></section>'
+            f'{_distributions(hists)}'
             f'<section id="clips-section"><h2>Clips <span class="dim">{e(note)}</span></h2>{toolbar}'
             f"{clip_table(rows, metrics, rules)}{clip_cards(rows, metrics, rules)}</section></main>"
             '<footer class="dim">keys: <kbd>/</kbd> search · on a sample page <kbd>←</kbd> <kbd>→</kbd> frame, '
             "<kbd>space</kbd> play, <kbd>p</kbd> <kbd>n</kbd> previous / next clip</footer>")
     return page(f"datakit report {summary.get('pipeline') or ''}", body, "index", report_id)
+
+
+# ---------------------------------------------------------------- a clip index through a profile
+
+@dataclass
+class Card:
+    """A clip shown with a strip of its HR frames, decoded from its source span."""
+
+    clip: ClipRow
+    strip: str | None                 # the picture (path relative to the site), None if the source failed
+    failed: list[str]                 # the profile's rules it fails
+
+
+def rule_table(counts: list, clips: int, kept: int, profile: str) -> str:
+    """The per-rule table: each rule's threshold, how many clips fail it, and what is left after it."""
+    body = "".join(
+        f'<tr data-rule="{e(r.name)}"><td><a href="#reason={e(quote(r.name, safe=""))}" class="filter-link">'
+        f'{e(r.name)}</a></td><td class="thr">{e(r.threshold)}</td><td class="num failing">{e(num(r.failing))}</td>'
+        f'<td class="num only">{e(num(r.only))}</td><td class="num left">{e(num(r.kept_so_far))}</td></tr>'
+        for r in counts)
+    return ('<table class="rules"><thead><tr><th>rule</th><th>threshold</th><th>clips failing it</th>'
+            '<th>failing it alone</th><th>kept by it and the rules above</th></tr></thead>'
+            f'<tbody>{body}</tbody><tfoot><tr class="total"><th colspan="4">profile {e(profile)} keeps</th>'
+            f'<td class="num kept-total" data-kept="{kept}" data-clips="{clips}">{e(num(kept))} of {e(num(clips))}'
+            "</td></tr></tfoot></table>")
+
+
+def preview_cards(cards: list[Card], rules: list[Rule]) -> str:
+    out = []
+    for cd in cards:
+        c = cd.clip
+        fails = failing(c.scores, rules)
+        pic = (f'<img src="{e(cd.strip)}" alt="HR frames of the clip" class="strip">' if cd.strip
+               else '<div class="nopic">no preview<br>(the source no longer decodes)</div>')
+        scores = "".join(f'<tr{" class=fail" if m in fails else ""}><td>{e(m)}</td>'
+                         f'<td class="num">{e(num(v))}</td></tr>' for m, v in sorted(c.scores.items()))
+        why = (f'<div>fails <b>{e(", ".join(cd.failed))}</b></div>' if cd.failed else "")
+        out.append(f'<div class="card preview" data-key="{e(c.key)}" data-verdict="{e(c.verdict)}">{pic}'
+                   f'<div class="body"><div><span class="key" title="{e(c.key)}">{e(c.key[:12])}</span> {_badge(c)}'
+                   f'</div><div class="src" title="{e(c.source_uri)}">{e(c.source_name)} · {e(_span(c))}</div>'
+                   f'{why}<div class="cap">{e(c.caption)}</div>'
+                   + (f'<table class="mini-scores">{scores}</table>' if scores else "") + "</div></div>")
+    return "".join(out)
+
+
+def profile_page(root: str, pipeline: str | None, profile: str, counts: list, clips: int, kept: int,
+                 rows: list[TableRow], hists: dict[str, str], rules: list[Rule], metrics: list[str],
+                 cards: tuple[list[Card], list[Card]], report_id: str, note: str) -> str:
+    """``inspect INDEX --profile P``: what P would keep of a clip index, before any build."""
+    tiles = '<div class="tiles">' + "".join(
+        f'<div class="tile"><b>{e(num(n))}</b><span>{e(label)}</span></div>'
+        for n, label in ((clips, "clips indexed"), (kept, f"kept by {profile}"), (clips - kept, "turned down"))
+    ) + "</div>"
+    meta = table([("index", root), ("pipeline", pipeline), ("profile", profile)], cls="kv")
+    kept_cards, rejected_cards = cards
+    body = (f'<header class="top"><h1>datakit inspect · {e(pipeline)} · profile {e(profile)}</h1><nav>'
+            '<a href="#overview">overview</a><a href="#distributions">distributions</a>'
+            '<a href="#previews">previews</a><a href="#clips-section">clips</a></nav></header><main>'
+            f'<section id="overview">{tiles}<div class="cols">'
+            f'<div><h2>Rules</h2>{rule_table(counts, clips, kept, profile)}</div>'
+            f'<div><h2>Index</h2>{meta}<p class="dim">Nothing is built yet: <code>datakit build SPEC --index '
+            f'{e(root)} --profile {e(profile)} --output OUT</code> makes the samples of the kept clips.</p></div>'
+            "</div></section>"
+            f'{_distributions(hists, f"kept by {profile}", "turned down")}'
+            '<section id="previews"><h2>Previews <span class="dim">HR frames decoded from the source spans</span>'
+            f'</h2><h3>kept by {e(profile)} · {len(kept_cards)}</h3><div class="cards" id="kept-cards">'
+            f'{preview_cards(kept_cards, rules)}</div><h3>turned down · {len(rejected_cards)}</h3>'
+            f'<div class="cards" id="rejected-cards">{preview_cards(rejected_cards, rules)}</div></section>'
+            f'<section id="clips-section"><h2>Clips <span class="dim">{e(note)}</span></h2>{_toolbar(rows)}'
+            f"{clip_table(rows, metrics, rules)}{clip_cards(rows, metrics, rules)}</section></main>")
+    return page(f"datakit inspect {pipeline or ''} · {profile}", body, "index", report_id)
 
 
 # ---------------------------------------------------------------- sample page

@@ -64,3 +64,9 @@ def sprite(frames: np.ndarray, step: int = 1, lossless: bool = False, quality: i
     Image.fromarray(grid).save(buf, format="WEBP", lossless=lossless, quality=100 if lossless else quality,
                                method=4)
     return Sprite(buf.getvalue(), cols, rows, t, w, h, step)
+
+
+def strip(frames: np.ndarray, n: int = 4) -> np.ndarray:
+    """``n`` evenly spaced frames (first and last included) side by side, one image."""
+    idx = np.unique(np.linspace(0, frames.shape[0] - 1, min(n, frames.shape[0])).round().astype(int))
+    return np.concatenate(list(frames[idx]), axis=1)

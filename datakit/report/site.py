@@ -217,3 +217,107 @@ def build_site(root: str, out_dir: str | Path, opts: ReportOptions | None = None
     site.put("index.html", pages.index_page(view.summary, view.root, rows, hists, view.rules, metrics,
                                             report_id, note))
     return {"samples": len(chosen), "rejects": n_rejected, "dir": str(site.dir)}
+
+
+# ---------------------------------------------------------------- a clip index through a profile
+
+@dataclass
+class ProfileReport:
+    """What ``inspect INDEX --profile P`` found (and wrote, with ``--html``)."""
+
+    root: str
+    pipeline: str | None
+    profile: str
+    clips: int
+    kept: int
+    rules: list[data.RuleCount]
+    cards: int = 0
+    dir: str | None = None
+
+
+def span_strip(site: Site, c: ClipRow, frames: int = 4, width: int = 200) -> tuple[str | None, str | None]:
+    """(strip of ``frames`` HR frames, thumbnail) of a clip decoded from its source span, at the HR's
+    size; (None, None) when the source no longer decodes."""
+    d = c.doc
+    hr = d.get("hr") or {}
+    size = (hr["width"], hr["height"]) if hr.get("width") and hr.get("height") else None
+    n = d.get("num_frames") or ((c.end_frame or 0) - (c.start_frame or 0)) or 1
+    try:
+        v = media.read_span(c.source_uri, float(d.get("start_time") or 0.0), int(n), float(d.get("fps") or 24.0),
+                            size)
+    except Exception:  # noqa: BLE001 - a moved or damaged source: the card says so
+        return None, None
+    v = previews.fit(v, width)
+    key = safe_name(c.key)
+    return (site.put(f"media/{key}/strip.webp", previews.still_webp(previews.strip(v, frames))),
+            site.put(f"media/{key}/thumb.webp", previews.still_webp(v[len(v) // 2])))
+
+
+def _round_robin(groups: dict[str, list], n: int) -> list:
+    """Up to ``n`` items taking one from each group in turn (every reason gets shown)."""
+    out, lists = [], [list(g) for g in groups.values()]
+    while len(out) < n and any(lists):
+        for g in lists:
+            if g and len(out) < n:
+                out.append(g.pop(0))
+    return out
+
+
+def inspect_index(root: str, profile: str | None = None, out_dir: str | Path | None = None,
+                  opts: ReportOptions | None = None, cards: int = 6,
+                  on_clip: Callable[[str], None] | None = None) -> ProfileReport:
+    """What ``profile`` keeps of the clip index at ``root``, per rule; with ``out_dir`` also the site:
+    histograms with the profile's thresholds, previews of ``cards`` kept and ``cards`` turned-down
+    clips (HR frames from the source spans) and a table of the clips."""
+    opts = opts or ReportOptions()
+    view = data.open_index_view(root, profile)
+    tally = data.RuleTally(view.rules)
+    wanted = _selector(opts)
+    vals: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
+    rows: list[ClipRow] = []
+    kept_pick: list[ClipRow] = []
+    rejected_pick: dict[str, list[tuple[ClipRow, list[str]]]] = {}
+    for c, failed in data.iter_indexed(view):
+        tally.add(failed)
+        if out_dir is None:
+            continue
+        into = vals[c.verdict == REJECTED]
+        for m, v in c.scores.items():
+            into.setdefault(m, []).append(v)
+        src = c.doc.get("source") or {}
+        for f in SOURCE_FIELDS:
+            if isinstance(src.get(f), (int, float)):
+                into.setdefault(f"source.{f}", []).append(float(src[f]))
+        if len(rows) < opts.max_rejects:
+            rows.append(c)
+        if wanted(c):
+            if c.verdict != REJECTED and len(kept_pick) < cards:
+                kept_pick.append(c)
+            elif c.verdict == REJECTED and len(rejected_pick.setdefault(c.reason, [])) < cards:
+                rejected_pick[c.reason].append((c, failed))
+        if on_clip:
+            on_clip(c.key)
+    pipeline = view.output.spec.get("name")
+    rep = ProfileReport(view.root, pipeline, view.profile, tally.clips, tally.kept, tally.counts())
+    if out_dir is None:
+        return rep
+
+    site = Site(Path(out_dir))
+    thumbs: dict[str, str | None] = {}
+
+    def card(c: ClipRow, failed: list[str]) -> pages.Card:
+        strip, thumbs[c.key] = span_strip(site, c)
+        return pages.Card(c, strip, failed)
+
+    shown = ([card(c, []) for c in kept_pick],
+             [card(c, f) for c, f in _round_robin(rejected_pick, cards)])
+    report_id = hashlib.sha1(f"{view.root}\n{view.profile}".encode()).hexdigest()[:12]
+    table_rows = [pages.TableRow(c, None, thumbs.get(c.key)) for c in rows]
+    metrics = sorted({m for m in set(vals[0]) | set(vals[1]) if not m.startswith("source.")})
+    note = (f"{len(rows)} of {tally.clips} clips (the histograms and the rule table count all of them); "
+            f"previews of {len(shown[0])} kept and {len(shown[1])} turned-down clips")
+    site.put("index.html", pages.profile_page(view.root, pipeline, view.profile, rep.rules, tally.clips, tally.kept,
+                                              table_rows, _histograms(vals[0], vals[1], view.rules), view.rules,
+                                              metrics, shown, report_id, note))
+    rep.cards, rep.dir = len(shown[0]) + len(shown[1]), str(site.dir)
+    return rep

@@ -18,15 +18,13 @@ A profile::
 
 The first failing rule (in file order) is the clip's reject reason; every failing rule is
 recorded in ``meta["filter"]["failed"]``. Because every score of every clip is kept (in the
-manifests, and in the rejects table for rejected clips), :func:`refilter` re-applies another
-profile to a finished output without scoring anything again.
+manifests, in the rejects table for rejected clips, and in the clip
+index), ``datakit build --index`` (:mod:`datakit.curation`) applies another profile to
+them without scoring anything again.
 """
 from __future__ import annotations
 
-import io
-import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -144,64 +142,3 @@ def load(name_or_path: str) -> Profile:
     except ValidationError as e:
         lines = [f"{'.'.join(str(x) for x in err['loc']) or '(profile)'}: {err['msg']}" for err in e.errors()]
         raise ProfileError(f"{path} is invalid:\n" + "\n".join(lines)) from None
-
-
-# ---------------------------------------------------------------- re-filtering a finished output
-
-
-@dataclass
-class RefilterResult:
-    profile: str
-    keep_list: str
-    samples: int           # samples in the output's shards
-    kept: int              # of those, the ones the profile keeps
-    by_reason: dict[str, int]
-    rescued: int           # clips an earlier filter rejected (no media stored) that this profile would keep
-
-
-def refilter(root: str, profile: Profile, dest: str | None = None) -> RefilterResult:
-    """Apply ``profile`` to the stored scores of an output; write a keep-list; score nothing.
-
-    The keep-list (Parquet; default ``ROOT/keep/PROFILE.parquet``) has one row per sample in
-    the output's shards: ``key``, ``shard``, ``kept``, ``reason`` (first failing rule) and
-    ``failed`` (all failing rules, comma-separated). A stricter profile narrows the corpus
-    this way; a looser one cannot bring back clips an earlier ``filter`` stage rejected (their
-    media were not stored) — they are only counted (``rescued``). To keep that option open,
-    run the pipeline's filter stage with ``action: tag``, which records verdicts but keeps
-    every clip.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from .. import fsio
-    from ..shards import _read_parquet, manifest_uris, read_manifest, reject_part_uris
-
-    root = fsio.normalize(root)
-    rows, reasons = [], {}
-    for uri in manifest_uris(root):
-        for r in read_manifest(uri):
-            fails = profile.failures(r.get("scores") or {})
-            if fails:
-                reasons[fails[0][0]] = reasons.get(fails[0][0], 0) + 1
-            rows.append({"key": r["key"], "shard": r.get("shard"), "kept": not fails,
-                         "reason": fails[0][0] if fails else None,
-                         "failed": ",".join(f for f, _ in fails) or None})
-    rescued = 0
-    for uri in reject_part_uris(root):
-        t = _read_parquet(uri, ["stage", "json"])
-        for stage, doc in zip(t.column("stage").to_pylist(), t.column("json").to_pylist()):
-            if stage == "filter" and doc:
-                scores = json.loads(doc).get("scores") or {}
-                rescued += not profile.failures(scores)
-    dest = dest or fsio.join(root, "keep", f"{profile.name}.parquet")
-    schema = pa.schema([("key", pa.string()), ("shard", pa.string()), ("kept", pa.bool_()),
-                        ("reason", pa.string()), ("failed", pa.string())])
-    buf = io.BytesIO()
-    table = pa.Table.from_pylist(rows, schema=schema).replace_schema_metadata(
-        {"datakit.profile": profile.model_dump_json()})
-    pq.write_table(table, buf)
-    parent = dest.rsplit("/", 1)[0] if "/" in dest else "."
-    fsio.makedirs(parent)
-    fsio.write_atomic(dest, buf.getvalue())
-    return RefilterResult(profile.name, dest, len(rows), sum(r["kept"] for r in rows),
-                          dict(sorted(reasons.items(), key=lambda kv: -kv[1])), rescued)

@@ -52,6 +52,7 @@ class Item:
     frames: np.ndarray    # uint8 (T, H, W, 3)
     prompt: str
     seed: int             # the clip's own seed (draws k and the noise)
+    k: int | None = None  # a fixed k for this clip instead of the draw (a rebuild: the recorded k)
     out: np.ndarray | None = None
     record: dict = field(default_factory=dict)
     reason: str | None = None    # set when the clip was not made: "does_not_fit" or "out_of_memory"
@@ -139,15 +140,16 @@ class SDEditor:
     def _run_chunk(self, chunk: list[Item], size: tuple[int, int], nf: int) -> None:
         p, m = self.params, self.model
         clips = [core.Clip(video=core.to_model_video(it.frames, size, nf, m.device), prompt=it.prompt,
-                           k=core.draw_k(self.k1, self.k2, it.seed), seed=it.seed) for it in chunk]
+                           k=core.draw_k(self.k1, self.k2, it.seed) if it.k is None else it.k, seed=it.seed)
+                 for it in chunk]
         outs = core.run(m, clips, p.steps, p.guidance, p.shift, p.negative_prompt, self._neg)
         sched = m.scheduler_info(m.make_scheduler(p.steps, p.shift))
-        for it, c, o in zip(chunk, clips, outs):
+        for j, (it, c, o) in enumerate(zip(chunk, clips, outs)):
             t = it.frames.shape[0]
             it.out = core.to_uint8(o[0])[:t]
             it.reason = it.error = None
             it.record = {
-                "backend": m.backend, "model_id": m.model_id, "synthetic_model": m.synthetic,
+                "backend": m.backend, "model_id": m.model_id, "synthetic_model": m.synthetic, "device": str(m.device),
                 "steps": p.steps, "k": c.k, "k_range": [self.k1, self.k2],
                 "preset": None if (p.k is not None or p.k_range is not None) else p.preset,
                 "sigma_start": c.info["sigma_start"], "timestep_start": c.info["timestep_start"],
@@ -156,6 +158,8 @@ class SDEditor:
                 "base": {"width": size[0], "height": size[1], "frames": t},
                 "padded_frames": nf - t, "dtype": str(m.dtype).replace("torch.", ""),
                 "batch": len(chunk),
+                # the batch's make-up: a CPU rebuild with the same shapes at every step is bit-identical
+                "batch_k": [x.k for x in clips], "batch_index": j,
             }
             if getattr(m, "vae_tiling", None) is not None:
                 it.record["vae_tiling"] = m.vae_tiling.describe()

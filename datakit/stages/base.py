@@ -39,6 +39,8 @@ class Stage(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     #: Stages that, when the pipeline has them, must come earlier (e.g. sdedit before synthetic).
     after: ClassVar[tuple[str, ...]] = ()
+    #: Stages that make members and can re-make them for one finished sample (``replay``).
+    reproducible: ClassVar[bool] = False
 
     def __init__(self, config: StageConfig):
         self.config = config
@@ -55,3 +57,13 @@ class Stage(ABC):
     @abstractmethod
     def process_batch(self, records: list[Record]) -> list[Record]:
         """Process live records; return the records that continue (possibly rejected)."""
+
+    def replay(self, record: Record, recorded: dict) -> dict[str, str]:
+        """Re-make this stage's members of one finished sample (``datakit reproduce``).
+
+        ``record`` holds what earlier stages made (members and json fields); ``recorded`` is the
+        sample's stored json, whose parameters and seeds the stage uses instead of drawing new
+        ones. Writes the members and json fields as ``process_batch`` does. Returns, per member,
+        why it is not expected to equal the stored bytes (empty when it should, bit for bit).
+        """
+        raise NotImplementedError(f"stage {self.name} does not re-make members")

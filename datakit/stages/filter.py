@@ -4,9 +4,9 @@ The profile's rules are read when the pipeline spec loads and stored in the stag
 so ``config.json`` records the exact thresholds a corpus was built with. Every clip gets
 ``meta["filter"] = {"profile", "passed", "failed": [rule names]}``; with ``action: reject``
 (the default) a failing clip becomes a reject whose reason is the first failing rule's name
-and whose detail says which score missed which threshold. ``action: tag`` keeps every clip,
-so another profile can later be applied to the output without rebuilding it
-(``datakit.scoring.profiles.refilter``).
+and whose detail says which score missed which threshold. ``action: tag`` keeps every clip
+(``datakit curate`` runs the filter this way). Another profile is applied to the stored
+scores by ``datakit build --index`` (:mod:`datakit.curation`), without scoring again.
 """
 from __future__ import annotations
 

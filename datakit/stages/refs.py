@@ -49,8 +49,10 @@ from .. import media
 from ..records import Record
 from ..refs import edit as editlib
 from ..refs import idrefs
-from ..refs.segment import Mask2FormerConfig, SegmenterConfig, make_segmenter
+from ..refs.backends import make_segmenter
+from ..refs.segment import Mask2FormerConfig, SegmenterConfig
 from .base import Stage, StageConfig
+from .extract import encode_hr
 
 
 def clip_rng(seed: int, key: str, salt: str) -> np.random.Generator:
@@ -105,6 +107,7 @@ class IdRefs(Stage):
     requires = ("split",)
     uses_model = True
     Config = IdRefsConfig
+    reproducible = True
 
     @classmethod
     def preflight(cls, cfg) -> list[str]:
@@ -157,25 +160,7 @@ class IdRefs(Stage):
                                   "dropped": dropped})
                     continue
                 done.add(r.key)
-                for row, crop in zip(rows, crops):
-                    r.media[row["member"]] = idrefs.png_bytes(crop)
-                src, fps = r.meta["source"], r.meta["fps"]
-                r.meta["refs"] = {
-                    "task": "mi2v",
-                    "segmenter": self.segmenter.describe(),
-                    "frame": {"index": pick.index, "time_s": round(t, 4),
-                              "source_frame": int(round((t - src["start_time"]) * src["fps"])),
-                              "gap_frames": pick.gap, "gap_s": round(pick.gap / fps, 4) if pick.gap >= 0 else None,
-                              "fallback": pick.fallback, "width": int(frame.shape[1]), "height": int(frame.shape[0])},
-                    "num_ids": len(rows),
-                    "ids": rows,
-                    "found": len(insts),
-                    "dropped": dropped,
-                    "tried": tried,
-                    "rules": {"min_gap_s": cfg.min_gap_s, "max_gap_s": cfg.max_gap_s, "pick": cfg.pick,
-                              "min_area": cfg.min_area, "max_ids": cfg.max_ids, "min_score": cfg.min_score,
-                              "margin": cfg.margin, "background": list(cfg.background)},
-                }
+                self._store(r, pick, t, frame, insts, crops, rows, dropped, tried)
         for r, picks, tried in todo:
             if r.key not in done:
                 what = "; ".join(
@@ -184,6 +169,43 @@ class IdRefs(Stage):
                     for a in tried)
                 r.rejected(self.name, "no_id", f"no usable ID in {len(tried)} reference frame(s) ({what})")
         return records
+
+    def _store(self, r: Record, pick: idrefs.FramePick, t: float, frame: np.ndarray, insts: list, crops: list,
+               rows: list, dropped, tried: list) -> None:
+        cfg: IdRefsConfig = self.config
+        for row, crop in zip(rows, crops):
+            r.media[row["member"]] = idrefs.png_bytes(crop)
+        src, fps = r.meta["source"], r.meta["fps"]
+        r.meta["refs"] = {
+            "task": "mi2v",
+            "segmenter": self.segmenter.describe(),
+            "frame": {"index": pick.index, "time_s": round(t, 4),
+                      "source_frame": int(round((t - src["start_time"]) * src["fps"])),
+                      "gap_frames": pick.gap, "gap_s": round(pick.gap / fps, 4) if pick.gap >= 0 else None,
+                      "fallback": pick.fallback, "width": int(frame.shape[1]), "height": int(frame.shape[0])},
+            "num_ids": len(rows),
+            "ids": rows,
+            "found": len(insts),
+            "dropped": dropped,
+            "tried": tried,
+            "rules": {"min_gap_s": cfg.min_gap_s, "max_gap_s": cfg.max_gap_s, "pick": cfg.pick,
+                      "min_area": cfg.min_area, "max_ids": cfg.max_ids, "min_score": cfg.min_score,
+                      "margin": cfg.margin, "background": list(cfg.background)},
+        }
+
+    def replay(self, record: Record, recorded: dict) -> dict[str, str]:
+        """The ID crops again from the recorded reference frame (the earlier tries are not re-run)."""
+        ref = recorded.get("refs") or {}
+        f = ref.get("frame")
+        if not f:
+            raise ValueError("the sample json has no `refs.frame` (the reference frame of the ID crops)")
+        pick = idrefs.FramePick(index=f["index"], gap=f["gap_frames"], fallback=f["fallback"])
+        t = record.meta["source"]["start_time"] + pick.index / record.meta["fps"]
+        frame = media.read_span(record.meta["source_uri"], t, 1, record.meta["fps"])[0]
+        insts = self.segmenter.segment([frame])[0]
+        crops, rows, dropped = idrefs.extract_ids(frame, insts, self.config.rules())
+        self._store(record, pick, t, frame, insts, crops, rows, dropped, ref.get("tried", []))
+        return {}
 
 
 class EditRefsConfig(StageConfig):
@@ -212,6 +234,7 @@ class EditRefs(Stage):
     requires = ("extract",)
     uses_model = True
     Config = EditRefsConfig
+    reproducible = True
 
     @classmethod
     def preflight(cls, cfg) -> list[str]:
@@ -228,6 +251,14 @@ class EditRefs(Stage):
             per_frame, at = flat[at:at + len(frames)], at + len(frames)
             self._one(r, frames, per_frame)
         return records
+
+    def replay(self, record: Record, recorded: dict) -> dict[str, str]:
+        """The reference video and mask again from the (re-made) HR, with the clip's seed: the same
+        object, track, method and edit parameters, which the json comparison checks."""
+        self.process_batch([record])
+        if not record.ok:
+            raise RuntimeError(f"edit_refs now rejects the clip: {record.reject.detail}")
+        return {}
 
     def _one(self, r: Record, frames: np.ndarray, per_frame: list) -> None:
         cfg: EditRefsConfig = self.config
@@ -262,16 +293,20 @@ class EditRefs(Stage):
         hr = r.meta.get("hr") or {}
         fps = r.meta["fps"]
         if cfg.lossless:
-            r.media["ref.mp4"] = media.encode(ref, fps, lossless=True)
-            r.meta["ref"] = {"width": w, "height": h, "frames": t_len, "codec": "libx264rgb", "lossless": True}
+            r.media["ref.mp4"] = media.encode(ref, fps, lossless=True, threads=media.LOSSLESS_THREADS)
+            r.meta["ref"] = {"width": w, "height": h, "frames": t_len, "codec": "libx264rgb", "lossless": True,
+                             "threads": media.LOSSLESS_THREADS}
         else:
-            codec, crf = hr.get("codec", "libx264"), cfg.crf if cfg.crf is not None else hr.get("crf", 18)
-            preset = hr.get("preset", "medium")
-            r.media["ref.mp4"] = media.encode(ref, fps, codec=codec, crf=crf, preset=preset)
-            r.meta["ref"] = {"width": w, "height": h, "frames": t_len, "codec": codec, "crf": crf,
-                             "preset": preset, "lossless": False}
-        r.media["mask.mp4"] = media.encode(editlib.mask_video(masks), fps, lossless=True)
-        r.meta["mask"] = {"width": w, "height": h, "frames": t_len, "codec": "libx264rgb", "lossless": True}
+            settings = {k: hr[k] for k in ("codec", "preset", "threads", "mbtree") if k in hr}
+            settings["crf"] = cfg.crf if cfg.crf is not None else hr.get("crf", 18)
+            r.media["ref.mp4"] = encode_hr(ref, fps, settings)
+            r.meta["ref"] = {"width": w, "height": h, "frames": t_len, "codec": settings.get("codec", "libx264"),
+                             "crf": settings["crf"], "preset": settings.get("preset", "medium"), "lossless": False,
+                             **{k: settings[k] for k in ("threads", "mbtree") if k in settings}}
+        r.media["mask.mp4"] = media.encode(editlib.mask_video(masks), fps, lossless=True,
+                                           threads=media.LOSSLESS_THREADS)
+        r.meta["mask"] = {"width": w, "height": h, "frames": t_len, "codec": "libx264rgb", "lossless": True,
+                          "threads": media.LOSSLESS_THREADS}
         obj = per_frame[anchor][index]
         area = masks.reshape(t_len, -1).mean(axis=1)
         r.meta["refs"] = {

@@ -96,6 +96,7 @@ class SDEdit(Stage):
     requires = ("extract",)
     uses_model = True
     Config = SDEditConfig
+    reproducible = True
 
     @classmethod
     def preflight(cls, cfg: SDEditConfig) -> list[str]:
@@ -126,27 +127,73 @@ class SDEdit(Stage):
             base_height=cfg.base_height), memory_budget_gb=cfg.memory_budget_gb)
 
     def process_batch(self, records: list[Record]) -> list[Record]:
-        from .. import tiny
         from ..sdedit import Item, clip_seed
 
         cfg: SDEditConfig = self.config
-        items = []
-        for r in records:
-            member = cfg.member if cfg.member != "auto" else ("lr.mp4" if "lr.mp4" in r.media else "hr.mp4")
-            items.append(Item(frames=media.decode(r.media[member]), prompt=r.meta.get("caption") or "",
-                              seed=clip_seed(cfg.seed, r.key)))
+        items = [Item(frames=media.decode(r.media[self._member(r)]), prompt=r.meta.get("caption") or "",
+                      seed=clip_seed(cfg.seed, r.key)) for r in records]
         self.editor.run(items)
         for r, it in zip(records, items):
             if it.reason:                                  # did not fit: a reject with the reason, not an error
                 r.rejected(self.name, it.reason, it.error)
                 continue
-            rec = it.record
-            r.media["lr.mp4"] = media.encode(it.out, r.meta["fps"], lossless=True, preset="veryfast")
-            r.meta["sdedit"] = rec
-            r.meta.setdefault("degradations", []).append(
-                {"stage": self.name, "profile": rec["preset"] or "custom", "seed": it.seed, "params": rec})
-            r.meta["lr"] = {"width": int(it.out.shape[2]), "height": int(it.out.shape[1]),
-                            "frames": int(it.out.shape[0]), "codec": "libx264rgb", "lossless": True}
-            if self.editor.model.synthetic:
-                tiny.mark_record(r.meta, "sdedit")
+            self._store(r, it, self.editor)
         return records
+
+    def replay(self, record: Record, recorded: dict) -> dict[str, str]:
+        """x' again with the recorded k, seed, steps, guidance, shift, negative prompt and base size.
+
+        The clip was denoised in a batch; transformer calls of another batch size may round
+        differently, so the rebuild runs the same batch make-up (``batch_k``, ``batch_index``), with
+        copies of the clip standing in for the others: each clip's result depends only on its own
+        rows of the batch. On a CPU in float32 that is bit-identical; on a GPU (or if either run
+        used one, or another dtype) the kernels do not promise that: the difference is reported."""
+        from ..sdedit import Item, SDEditor, SDEditParams
+
+        rec = recorded.get("sdedit")
+        if not rec:
+            raise ValueError("the sample json has no `sdedit` record")
+        editor = SDEditor(self.editor.model, SDEditParams(
+            steps=rec["steps"], preset=rec.get("preset"), k_range=None if rec.get("preset") else tuple(rec["k_range"]),
+            guidance=rec["guidance"], shift=rec["shift"], negative_prompt=rec.get("negative_prompt", ""),
+            base_area=None, base_width=rec["base"]["width"], base_height=rec["base"]["height"]),
+            memory_budget_gb=self.config.memory_budget_gb)
+        frames = media.decode(record.media[self._member(record)])
+        ks, at = rec.get("batch_k") or [rec["k"]], rec.get("batch_index", 0)
+        items = [Item(frames=frames, prompt=record.meta.get("caption") or "", seed=rec["seed"], k=k) for k in ks]
+        items[at].k = rec["k"]
+        editor.run(items, max_batch=len(items))
+        it = items[at]
+        if it.reason:
+            raise RuntimeError(it.error)
+        self._store(record, it, editor)
+        why = []
+        now = str(editor.model.device)
+        was = rec.get("device", "cpu" if rec.get("dtype") == "float32" else "a GPU")
+        if not now.startswith("cpu") or not str(was).startswith("cpu"):
+            why.append(f"denoised on {was}, rebuilt on {now}: GPU kernels are not bit-reproducible")
+        if rec.get("dtype") != record.meta["sdedit"].get("dtype"):
+            why.append(f"made in {rec.get('dtype')}, rebuilt in {record.meta['sdedit'].get('dtype')}")
+        if rec.get("batch", 1) != record.meta["sdedit"].get("batch"):
+            why.append(f"made in a batch of {rec.get('batch', 1)} clips, rebuilt in one of "
+                       f"{record.meta['sdedit'].get('batch')}")
+        return {"lr.mp4": "; ".join(why)} if why else {}
+
+    def _member(self, r: Record) -> str:
+        m = self.config.member
+        return m if m != "auto" else ("lr.mp4" if "lr.mp4" in r.media else "hr.mp4")
+
+    def _store(self, r: Record, it, editor) -> None:
+        from .. import tiny
+
+        rec = it.record
+        r.media["lr.mp4"] = media.encode(it.out, r.meta["fps"], lossless=True, preset="veryfast",
+                                         threads=media.LOSSLESS_THREADS)
+        r.meta["sdedit"] = rec
+        r.meta.setdefault("degradations", []).append(
+            {"stage": self.name, "profile": rec["preset"] or "custom", "seed": it.seed, "params": rec})
+        r.meta["lr"] = {"width": int(it.out.shape[2]), "height": int(it.out.shape[1]),
+                        "frames": int(it.out.shape[0]), "codec": "libx264rgb", "lossless": True,
+                        "threads": media.LOSSLESS_THREADS}
+        if editor.model.synthetic:
+            tiny.mark_record(r.meta, "sdedit")

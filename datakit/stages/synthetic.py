@@ -68,6 +68,7 @@ class Synthetic(Stage):
     requires = ("extract",)
     after = ("sdedit",)      # synthetic degradations apply to the SDEdit output
     Config = SyntheticConfig
+    reproducible = True
 
     def setup(self) -> None:
         self.degradation = degrade.make(self.config.profile, self.config.scale, self.config.overrides)
@@ -80,11 +81,49 @@ class Synthetic(Stage):
             seed = clip_seed(cfg.seed, r.key)
             size = lr_size(r.meta, frames, cfg.scale)
             params = self.degradation.sample(np.random.default_rng(seed), frames.shape[0], size)
-            lr = self.degradation.apply(frames, params, size=size, device=self.device)
-            r.media["lr.mp4"] = media.encode(lr, r.meta["fps"], lossless=True, preset=degrade.LOSSLESS_PRESET)
-            r.meta.setdefault("degradations", []).append(
-                {"stage": self.name, "profile": cfg.profile, "seed": seed, "overrides": cfg.overrides,
-                 "device": degrade.device_record(self.device), "params": degrade.params_dict(params)})
-            r.meta["lr"] = {"width": int(lr.shape[2]), "height": int(lr.shape[1]), "frames": int(lr.shape[0]),
-                            "codec": "libx264rgb", "lossless": True}
+            self._make(r, frames, self.degradation, params, size, cfg.profile, seed, cfg.overrides, self.device)
         return records
+
+    def replay(self, record: Record, recorded: dict) -> dict[str, str]:
+        """``lr.mp4`` again from the recorded parameters (not re-drawn), on the recorded backend.
+
+        Also re-draws the parameters from the recorded seed: if today's sampler draws others
+        (the profile's code changed), the answer says so."""
+        entry = next((d for d in reversed(recorded.get("degradations") or []) if d.get("stage") == self.name), None)
+        if entry is None:
+            raise ValueError("the sample json has no synthetic entry in `degradations`")
+        frames = media.decode(record.media.get("lr.mp4") or record.media["hr.mp4"])
+        params = degrade.params_from_dict(entry["profile"], entry["params"])
+        deg = degrade.make(entry["profile"], params.scale, entry.get("overrides"))
+        size = lr_size(record.meta, frames, params.scale)
+        why = {}
+        dev = entry.get("device") or {"backend": "numpy"}
+        device = None
+        if dev.get("backend") == "torch":
+            try:
+                device = degrade.resolve_device(dev.get("device"), 1)
+            except ValueError:
+                why["lr.mp4"] = f"made with the per-frame maths on {dev.get('device')}, not usable here: rebuilt on the CPU"
+            else:
+                why["lr.mp4"] = f"made on {dev.get('device')} (torch's noise generator and kernels): compared, not required equal"
+        self._make(record, frames, deg, params, size, entry["profile"], entry["seed"], entry.get("overrides") or {},
+                   device)
+        if "threads" not in (recorded.get("lr") or {}):
+            why.setdefault("lr.mp4", "encoded before datakit fixed the lossless encoder's thread count: the same "
+                                     "frames, maybe other bytes")
+        redrawn = deg.sample(np.random.default_rng(entry["seed"]), frames.shape[0], size)
+        if degrade.params_dict(redrawn) != degrade.params_dict(params):
+            why["json"] = (f"the {entry['profile']} sampler now draws other parameters from seed {entry['seed']} "
+                           "(the stored ones were used)")
+        return why
+
+    def _make(self, r: Record, frames: np.ndarray, deg, params, size, profile: str, seed: int, overrides: dict,
+              device) -> None:
+        lr = deg.apply(frames, params, size=size, device=device)
+        r.media["lr.mp4"] = media.encode(lr, r.meta["fps"], lossless=True, preset=degrade.LOSSLESS_PRESET,
+                                         threads=media.LOSSLESS_THREADS)
+        r.meta.setdefault("degradations", []).append(
+            {"stage": self.name, "profile": profile, "seed": seed, "overrides": overrides,
+             "device": degrade.device_record(device), "params": degrade.params_dict(params)})
+        r.meta["lr"] = {"width": int(lr.shape[2]), "height": int(lr.shape[1]), "frames": int(lr.shape[0]),
+                        "codec": "libx264rgb", "lossless": True, "threads": media.LOSSLESS_THREADS}

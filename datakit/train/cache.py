@@ -239,7 +239,7 @@ class _CacheWorker:
         for job in batch["job"]:
             root, shard, entries = json.loads(job)
             rows.append(write_cache_shard(self.wan, self.spec, root, shard, [Entry(**{**e, "members": tuple(
-                e["members"])}) for e in entries]))
+                e["members"]), "ranges": tuple(tuple(r) for r in e.get("ranges") or ())}) for e in entries]))
         return {"status": [json.dumps(r) for r in rows]}
 
 

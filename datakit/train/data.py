@@ -1,9 +1,9 @@
 """Training data from datakit shards: an index, a step-indexed sampler and a loader.
 
 * **Index** — the Parquet manifests of every dataset root give each sample's shard, key,
-  task, frame count and member names; nothing is decoded to build it. Byte offsets of the
-  members inside a tar are read from the tar's headers the first time a loader process
-  touches that shard (one pass over 512-byte headers, cached).
+  task, frame count and members with their byte ranges in the tar (read through
+  :mod:`datakit.output.reader`); nothing is decoded to build it, and a loader reads a
+  member with one range read, checked against its sha256.
 * **Who reads what** — for each task, its shards are dealt round-robin to the training
   workers (ranks), and a rank's shards round-robin to its loader groups. Loader process ``w``
   of a run that starts at item ``i0`` serves the items ``i ≡ i0 + w (mod W)`` and reads only
@@ -26,23 +26,21 @@ from __future__ import annotations
 import io
 import logging
 import math
-import tarfile
-from dataclasses import dataclass, field
 from collections.abc import Iterator
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch.utils.data import IterableDataset
 
-from .. import fsio
-from ..shards import manifest_uris, read_manifest
+from ..output.errors import OutputError
+from ..output.reader import RangeReader, open_output
 from .config import TASKS, TrainConfig
 from .control import ignore_sigint
 
 log = logging.getLogger("datakit.train")
 
 SPATIAL_MULTIPLE = 16          # Wan: VAE x8, patch x2
-_LOADER_TAG, _TRAINER_TAG = 0x10AD, 0x7EA1
+LOADER_TAG, TRAINER_TAG = 0x10AD, 0x7EA1
 
 
 class DataError(RuntimeError):
@@ -60,25 +58,48 @@ class Entry:
     members: tuple[str, ...]
     caption: str
     fps: float
+    ranges: tuple = ()         # (name, offset, size, sha256) of each member, from the manifest
 
 
 def build_index(roots: list[str]) -> dict[str, list[Entry]]:
-    """task -> entries of every complete shard under ``roots``, in a stable order."""
+    """task -> entries of every committed batch under ``roots``, in a stable order.
+
+    Several builds of one clip index may keep the same clip (same key, same media bytes): it
+    is used once, from the first root that has it."""
     out: dict[str, list[Entry]] = {t: [] for t in TASKS}
+    cols = ["key", "task", "num_frames", "hr", "fps", "caption", "shard", "members"]
+    seen: set[tuple] = set()
+    repeated = 0
     for root in roots:
-        uris = manifest_uris(root)
-        if not uris:
-            raise DataError(f"{root}: no complete shards (no PREFIX-NNNNNN.parquet manifests)")
-        for uri in uris:
-            tar = uri[: -len(".parquet")] + ".tar"
-            for row in read_manifest(uri):
-                task = row.get("task") or "t2v"
-                if task not in out:
-                    continue
-                names = tuple(m["name"] for m in row.get("members") or [])
-                frames = int(row.get("num_frames") or (row.get("hr") or {}).get("frames") or 0)
-                out[task].append(Entry(tar, row["key"], task, frames, names, row.get("caption") or "",
-                                       float(row.get("fps") or 24.0)))
+        try:
+            output = open_output(root)
+        except OutputError as e:
+            raise DataError(str(e)) from None
+        if output.kind == "curate":
+            raise DataError(f"{output.root} is a clip index (datakit curate), it holds no samples: train on a "
+                            f"build of it (datakit build SPEC --index {output.root} --output OUT)")
+        if not output.batches():
+            raise DataError(f"{output.root}: no committed batches (no manifests/*.parquet); "
+                            "finish its `datakit run` first")
+        for row in output.manifest_rows(cols):
+            task = row.get("task") or "t2v"
+            if task not in out:
+                continue
+            members = row.get("members") or []
+            # the same clip kept by two builds: same key and the same media (its json differs)
+            same = (row["key"], tuple(sorted((m["name"], m["sha256"]) for m in members if m["name"] != "json")))
+            if same in seen:
+                repeated += 1
+                continue
+            seen.add(same)
+            frames = int(row.get("num_frames") or (row.get("hr") or {}).get("frames") or 0)
+            out[task].append(Entry(output.tar_uri(row["shard"]), row["key"], task, frames,
+                                   tuple(m["name"] for m in members), row.get("caption") or "",
+                                   float(row.get("fps") or 24.0),
+                                   tuple((m["name"], m["offset"], m["size"], m["sha256"]) for m in members)))
+    if repeated:
+        log.info("%d samples are in more than one root (the same clip kept by several builds): each is used once",
+                 repeated)
     for t in out:
         out[t].sort(key=lambda e: (e.shard, e.key))
     return out
@@ -95,34 +116,17 @@ def partition(entries: list[Entry], part: int, parts: int) -> tuple[list[Entry],
     return [e for e in entries if e.shard in mine], False
 
 
-@lru_cache(maxsize=4096)
-def tar_offsets(uri: str) -> dict[tuple[str, str], tuple[int, int]]:
-    """(key, member) -> (data offset, size) of every member of a WebDataset tar, from its headers."""
-    fs, path = fsio.resolve(uri)
-    out = {}
-    with fs.open_input_file(path) as f, tarfile.open(fileobj=f, mode="r:") as tf:
-        for m in tf:
-            if not m.isfile():
-                continue
-            name = m.name.rsplit("/", 1)[-1]
-            key, _, member = name.partition(".")
-            out[(key, member)] = (m.offset_data, m.size)
-    return out
-
-
 def read_members(entry: Entry, names: list[str]) -> dict[str, bytes]:
-    offsets = tar_offsets(entry.shard)
-    fs, path = fsio.resolve(entry.shard)
-    out = {}
-    with fs.open_input_file(path) as f:
-        for n in names:
-            try:
-                off, size = offsets[(entry.key, n)]
-            except KeyError:
-                raise DataError(f"{entry.shard}: sample {entry.key} has no member {n!r}") from None
-            f.seek(off)
-            out[n] = f.read(size)
-    return out
+    """Members of a sample by range from its tar, each checked against its sha256."""
+    ranges = {r[0]: {"name": r[0], "offset": r[1], "size": r[2], "sha256": r[3]} for r in entry.ranges}
+    for n in names:
+        if n not in ranges:
+            raise DataError(f"{entry.shard}: sample {entry.key} has no member {n!r}")
+    try:
+        with RangeReader(entry.shard) as rr:
+            return {n: rr.read(entry.key, ranges[n]) for n in names}
+    except OutputError as e:
+        raise DataError(str(e)) from None
 
 
 # ---------------------------------------------------------------------------- sampler
@@ -179,7 +183,7 @@ class Sampler:
         cfg = self.cfg
         step = index // cfg.optim.grad_accum
         si, stage = cfg.stage_at(step)
-        rng = item_rng(cfg.seed, self.rank, index, _LOADER_TAG)
+        rng = item_rng(cfg.seed, self.rank, index, LOADER_TAG)
         tasks = [t for t in TASKS if stage.tasks.get(t, 0) > 0]
         p = np.array([stage.tasks[t] for t in tasks], dtype=np.float64)
         task = tasks[int(rng.choice(len(tasks), p=p / p.sum()))]

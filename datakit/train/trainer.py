@@ -36,7 +36,7 @@ from .. import fsio
 from . import checkpoint as ckpt_mod
 from .config import TrainConfig
 from .control import StopRequest, TrainingInterrupted, interrupt_requests_stop, sigint_ignored
-from .data import _TRAINER_TAG, Encoded, Sampler, TextCache, build_index, encode_item, load_item, make_loader
+from .data import TRAINER_TAG, Encoded, Sampler, TextCache, build_index, encode_item, load_item, make_loader
 
 log = logging.getLogger("datakit.train")
 
@@ -67,7 +67,7 @@ class Draw:
     aug_noise: torch.Tensor
 
 
-def draw(cfg: TrainConfig, enc: Encoded, rank: int, tag: int = _TRAINER_TAG) -> Draw:
+def draw(cfg: TrainConfig, enc: Encoded, rank: int, tag: int = TRAINER_TAG) -> Draw:
     g = torch_generator(cfg.seed, rank, enc.index, tag)
     sigma = sample_sigma(cfg, g)
     noise = torch.randn(enc.hr.shape, generator=g)
@@ -322,7 +322,7 @@ class Trainer:
     def encode(self, item: dict) -> Encoded:
         return encode_item(self.wan, item, self.device, self.text_cache)
 
-    def loss_of(self, enc: Encoded, tag: int = _TRAINER_TAG, module=None) -> torch.Tensor:
+    def loss_of(self, enc: Encoded, tag: int = TRAINER_TAG, module=None) -> torch.Tensor:
         return flow_loss(module or self.model, enc, draw(self.cfg, enc, self.rank, tag), self.autocast)
 
     def _sync_context(self, sync: bool):

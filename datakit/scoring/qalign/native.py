@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import RATING_WORDS, Task, answer_prefix, pad_to_square, question
+from .prompts import RATING_WORDS, Task, answer_prefix, pad_to_square, question
 
 
 class NativeVLM:

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import IMAGE_PLACEHOLDER, RATING_WORDS, Task, onealign_prompt, pad_to_square
+from .prompts import IMAGE_PLACEHOLDER, RATING_WORDS, Task, onealign_prompt, pad_to_square
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,234 @@
+"""Curate once, build many: `datakit curate`, `datakit build` and the clip index a `run` writes.
+
+Scoring is counted with ``DATAKIT_STAGE_LOG`` (every stage appends the keys it processed),
+so "scored once" is measured on the real stages, not assumed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+import yaml
+
+from conftest import FAST, REPO
+from datakit.output.reader import open_output, reject_meta, sample_doc
+
+pytestmark = pytest.mark.slow
+
+DATAKIT = [sys.executable, "-m", "datakit.cli"]
+SETS = [a for o in FAST for a in ("--set", o)]
+#: provenance that differs between any two jobs (when and where a stage ran), and the verdict
+PROVENANCE = ("timings", "workers", "filter", "config_hash")
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env.update(RAY_AUTH_MODE="disabled", **extra)
+    return env
+
+
+def datakit(*args, env=None, timeout=400):
+    return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=env or _env(),
+                          cwd=REPO)
+
+
+def curate_cmd(inp, out, *extra):
+    return ["curate", "pipelines/demo.yaml", "--input", str(inp), "--output", str(out), "-q", *SETS, *extra]
+
+
+def build_cmd(index, out, *extra):
+    return ["build", "pipelines/demo.yaml", "--index", str(index), "--output", str(out), "-q", *SETS, *extra]
+
+
+def profile(path, name, rules):
+    """A filter profile file: the offline profile's scoring with other rules."""
+    tree = yaml.safe_load((REPO / "filters" / "offline.yaml").read_text())
+    tree.update(name=name, rules=rules)
+    path.write_text(yaml.safe_dump(tree))
+    return str(path)
+
+
+def index_rows(root):
+    return {r["key"]: r for r in open_output(str(root)).index_rows()}
+
+
+def samples(root):
+    """key -> (json doc, members) of every committed sample."""
+    return {row["key"]: (sample_doc(row), members) for row, members in open_output(str(root)).samples()}
+
+
+def logged(folder, stage):
+    return Counter(line for p in folder.glob(f"{stage}-*.log") for line in p.read_text().split())
+
+
+def same_sample(a, b):
+    """Members byte-identical; the json equal but for provenance."""
+    (da, ma), (db, mb) = a, b
+    assert set(ma) == set(mb)
+    for name in ma:
+        if name != "json":
+            assert ma[name] == mb[name], name
+    strip = lambda d: {k: v for k, v in d.items() if k not in PROVENANCE}  # noqa: E731
+    assert strip(da) == strip(db)
+
+
+def test_curate_scores_once_and_builds_per_profile_share_bytes(sample_dir, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    env = _env(DATAKIT_STAGE_LOG=str(log))
+    idx = tmp_path / "idx"
+    r = datakit(*curate_cmd(sample_dir, idx), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = index_rows(idx)
+    assert len(rows) >= 8
+    out = open_output(str(idx))
+    assert out.kind == "curate" and out.count_samples() == 0 and not list((idx / "shards").iterdir())
+    for row in rows.values():        # every score of every clip, with the spec's verdict and the record's meta
+        assert row["filter"]["profile"] == "offline" and row["scores"]["sharpness"] > 0
+        assert row["source_uri"].startswith(str(sample_dir)) and row["end_frame"] - row["start_frame"] == 17
+        assert reject_meta(row)["scores"]["sharpness"] == pytest.approx(row["scores"]["sharpness"])
+    spec_kept = {k for k, r in rows.items() if r["filter"]["passed"]}
+    assert 0 < len(spec_kept) < len(rows), "the demo's profile turns at least one clip down"
+    s = datakit("stats", str(idx), "--json")
+    assert s.returncode == 0 and json.loads(s.stdout)["counts"]["indexed"] == len(rows)
+
+    # build A: the spec's own profile; build B: a looser profile (one rule of the offline profile)
+    a, b = tmp_path / "a", tmp_path / "b"
+    loose = profile(tmp_path / "loose.yaml", "loose", [{"name": "too_dark", "metric": "brightness", "min": 0.08}])
+    assert datakit(*build_cmd(idx, a), env=env).returncode == 0
+    r = datakit(*build_cmd(idx, b, "--profile", loose), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+    # each clip was scored exactly once, by curate; builds extract only what they keep
+    assert logged(log, "score") == Counter(list(rows))
+    sa, sb = samples(a), samples(b)
+    assert set(sa) == spec_kept and set(sb) == set(rows)
+    assert logged(log, "extract") == Counter(list(rows)) + Counter(list(sa)) + Counter(list(sb))
+    assert {d["filter"]["profile"] for d, _ in sa.values()} == {"offline"}
+    assert {d["filter"]["profile"] for d, _ in sb.values()} == {"loose"}
+    for k in sa:                      # kept by both: the same bytes
+        same_sample(sa[k], sb[k])
+    for k, (doc, members) in sb.items():   # the index's record, carried into the sample
+        assert doc["scores"] == pytest.approx(rows[k]["scores"])
+        assert rows[k]["caption"] == members["txt"].decode() and rows[k]["caption"]
+    assert datakit("verify", str(b), "-q").returncode == 0
+
+    # a looser profile into A adds only the clips it did not hold
+    r = datakit(*build_cmd(idx, a, "--profile", loose), env=env)
+    assert r.returncode == 0 and f"wrote {len(rows) - len(spec_kept)} samples" in r.stdout, r.stdout + r.stderr
+    assert logged(log, "extract") == Counter(list(rows)) + Counter(list(sa)) + Counter(list(sb)) + Counter(set(rows) - spec_kept)
+    sa2 = samples(a)
+    assert set(sa2) == set(rows)
+    for k in sa:
+        assert sa2[k][1] == sa[k][1]            # what was there is untouched
+    for k in set(rows) - spec_kept:
+        same_sample(sa2[k], sb[k])
+    # a tighter profile into B would have to remove samples: one line, exit 2
+    tight = profile(tmp_path / "tight.yaml", "tight", [{"name": "too_dark", "metric": "brightness", "min": 0.4}])
+    r = datakit(*build_cmd(idx, b, "--profile", tight), env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not keep" in r.stderr, r.stderr
+    assert "new --output" in r.stderr and set(samples(b)) == set(rows)
+    assert logged(log, "score") == Counter(list(rows))                     # still scored once
+
+    # the trainer reads both builds at once: a clip kept by both is one item; the index alone is no corpus
+    from datakit.train.data import DataError, build_index
+
+    entries = [e for es in build_index([str(a), str(b)]).values() for e in es]
+    assert sorted(e.key for e in entries) == sorted(rows)
+    with pytest.raises(DataError, match="clip index"):
+        build_index([str(idx)])
+
+
+def test_run_writes_the_index_and_a_build_from_it_matches_the_run(sample_dir, tmp_path):
+    run = tmp_path / "run"
+    r = datakit("run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(run), "-q", *SETS)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = open_output(str(run))
+    rows = index_rows(run)
+    kept = {row["key"] for row in out.manifest_rows(["key"])}
+    rejected = {x["key"] for x in out.reject_rows(["key", "stage"]) if x["stage"] == "filter"}
+    assert set(rows) == kept | rejected and rejected
+    assert {k for k, row in rows.items() if row["stage"] == "filter"} == rejected
+    assert datakit("verify", str(run), "-q").returncode == 0
+    built = tmp_path / "built"
+    r = datakit(*build_cmd(run, built))
+    assert r.returncode == 0, r.stderr[-2000:]
+    sr, sbuilt = samples(run), samples(built)
+    assert set(sbuilt) == kept
+    for k in kept:
+        same_sample(sr[k], sbuilt[k])
+
+
+def test_build_refuses_what_it_cannot_build_with_one_line(sample_dir, tmp_path):
+    idx = tmp_path / "idx"
+    assert datakit(*curate_cmd(sample_dir, idx, "--limit", "1")).returncode == 0
+    r = datakit(*build_cmd(idx, tmp_path / "o", "--set", "split.frames=21"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "curated with other settings" in r.stderr, r.stderr
+    r = datakit(*build_cmd(tmp_path / "nothing", tmp_path / "o"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    r = datakit(*build_cmd(idx, idx))
+    assert r.returncode == 2 and "the index itself" in r.stderr
+    r = datakit(*build_cmd(idx, tmp_path / "o", "--profile", "no_such_profile"))
+    assert r.returncode == 2 and "no_such_profile" in r.stderr
+
+
+def _kill_at_first_commit(cmd, out):
+    proc = subprocess.Popen([*DATAKIT, *cmd], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and not list(out.glob("manifests/demo-*.parquet")):
+            assert proc.poll() is None, "the job ended before it could be interrupted"
+            time.sleep(0.05)
+        assert list(out.glob("manifests/demo-*.parquet")), "no batch was committed in time"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (out / "meta" / "summary.json").exists(), "the job finished before the kill"
+
+
+def test_kills_of_curate_and_build_resume_to_the_clean_key_sets(sample_dir, tmp_path):
+    one = ["--set", "shard.max_samples=1"]
+    clean = tmp_path / "clean"
+    assert datakit(*curate_cmd(sample_dir, clean)).returncode == 0
+    want = sorted(index_rows(clean))
+    clean_build = tmp_path / "clean_build"
+    assert datakit(*build_cmd(clean, clean_build)).returncode == 0
+    want_built = sorted(samples(clean_build))
+
+    # curate: the driver killed after its first commit, then workers killed inside the writer
+    idx = tmp_path / "idx"
+    _kill_at_first_commit(curate_cmd(sample_dir, idx, *one), idx)
+    partial = set(index_rows(idx))
+    assert partial and len(partial) < len(want)
+    marks = [tmp_path / f"fired-c-{p}" for p in ("after_index", "before_manifest")]
+    env = _env(DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[8:]}:{m}" for m in marks))
+    r = datakit(*curate_cmd(sample_dir, idx, *one, "--set", "ray.max_retries=4"), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert all(m.exists() for m in marks)
+    keys = [row["key"] for row in open_output(str(idx)).index_rows(["key"])]
+    assert sorted(keys) == want and len(keys) == len(set(keys))
+    r = datakit(*curate_cmd(sample_dir, idx, *one))
+    assert r.returncode == 0 and "indexed 0 clips" in r.stdout, r.stdout
+    assert datakit("verify", str(idx), "-q").returncode == 0
+
+    # build: the same
+    out = tmp_path / "build"
+    _kill_at_first_commit(build_cmd(idx, out, *one), out)
+    assert 0 < len(samples(out)) < len(want_built)
+    marks = [tmp_path / f"fired-b-{p}" for p in ("after_tar", "before_manifest")]
+    env = _env(DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[8:]}:{m}" for m in marks))
+    r = datakit(*build_cmd(idx, out, *one, "--set", "ray.max_retries=4"), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert all(m.exists() for m in marks)
+    got = [row["key"] for row in open_output(str(out)).manifest_rows(["key"])]
+    assert sorted(got) == want_built and len(got) == len(set(got))
+    r = datakit(*build_cmd(idx, out, *one))
+    assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout
+    assert datakit("verify", str(out), "-q").returncode == 0
