@@ -38,12 +38,18 @@ def cmd_run(args) -> int:
         res = run(spec, limit=args.limit, progress=not args.quiet, verbose=args.verbose)
     except (InputError, OutputError, PreflightError) as e:
         return fail(str(e))
-    c = res.summary["counts"]
     print(f"{spec.name}: wrote {res.samples_written} samples in {len(res.shards_written)} shards, "
           f"{res.rejects_written} rejects ({res.skipped_sources} of {res.sources} sources already complete) "
           f"in {res.wall_s:.1f}s")
-    print(f"{res.output}: {c['samples']} samples, {c['shards']} shards, {c['rejects']} rejects in total")
+    _print_totals(res)
     return 0
+
+
+def _print_totals(res) -> None:
+    """The output's totals after a run or a build (this run's work and earlier runs')."""
+    c = res.summary["counts"]
+    print(f"{res.output}: {c['samples']} samples, {c['shards']} shards, {c['rejects']} rejects in total")
+
 
 def cmd_curate(args) -> int:
     from ..curation import CurationError, curate
@@ -81,11 +87,10 @@ def cmd_build(args) -> int:
         res = build(spec, args.index, args.profile, progress=not args.quiet, verbose=args.verbose)
     except (CurationError, OutputError, PreflightError, ProfileError) as e:
         return fail(str(e))
-    c = res.summary["counts"]
     print(f"{spec.name}: profile {res.summary['runs'][-1].get('profile')} keeps {res.sources} indexed clips; "
           f"wrote {res.samples_written} samples in {len(res.shards_written)} shards, {res.rejects_written} rejects "
           f"({res.skipped_sources} already built) in {res.wall_s:.1f}s")
-    print(f"{res.output}: {c['samples']} samples, {c['shards']} shards, {c['rejects']} rejects in total")
+    _print_totals(res)
     return 0
 
 

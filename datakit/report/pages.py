@@ -204,6 +204,12 @@ def clip_table(rows: list[TableRow], metrics: list[str], rules: list[Rule]) -> s
             f'<tr class="filters">{filt}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
+def _score_rows(scores: dict, names, fails) -> str:
+    """Table rows of the scores in ``names`` (those present), failing ones marked."""
+    return "".join(f'<tr{" class=fail" if m in fails else ""}><td>{e(m)}</td><td class="num">'
+                   f'{e(num(scores[m]))}</td></tr>' for m in names if m in scores)
+
+
 def clip_cards(rows: list[TableRow], metrics: list[str], rules: list[Rule]) -> str:
     out = []
     for t in rows:
@@ -212,8 +218,7 @@ def clip_cards(rows: list[TableRow], metrics: list[str], rules: list[Rule]) -> s
         pic = (f'<img src="{e(t.thumb)}" alt="" loading="lazy">' if t.thumb
                else '<div class="nopic">no preview</div>')
         head = (f'<a href="{e(t.href)}">{pic}</a>' if t.href else pic)
-        scores = "".join(f'<tr{" class=fail" if m in fails else ""}><td>{e(m)}</td><td class="num">'
-                         f'{e(num(c.scores[m]))}</td></tr>' for m in metrics if m in c.scores)
+        scores = _score_rows(c.scores, metrics, fails)
         title = (f'<a href="{e(t.href)}" class="key">{e(c.key[:12])}</a>' if t.href
                  else f'<span class="key">{e(c.key[:12])}</span>')
         out.append(f'<div class="card" {_row_attrs(t)}>{head}<div class="body"><div>{title} {_badge(c)}</div>'
@@ -301,8 +306,7 @@ def preview_cards(cards: list[Card], rules: list[Rule]) -> str:
         fails = failing(c.scores, rules)
         pic = (f'<img src="{e(cd.strip)}" alt="HR frames of the clip" class="strip">' if cd.strip
                else '<div class="nopic">no preview<br>(the source no longer decodes)</div>')
-        scores = "".join(f'<tr{" class=fail" if m in fails else ""}><td>{e(m)}</td>'
-                         f'<td class="num">{e(num(v))}</td></tr>' for m, v in sorted(c.scores.items()))
+        scores = _score_rows(c.scores, sorted(c.scores), fails)
         why = (f'<div>fails <b>{e(", ".join(cd.failed))}</b></div>' if cd.failed else "")
         out.append(f'<div class="card preview" data-key="{e(c.key)}" data-verdict="{e(c.verdict)}">{pic}'
                    f'<div class="body"><div><span class="key" title="{e(c.key)}">{e(c.key[:12])}</span> {_badge(c)}'
