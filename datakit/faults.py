@@ -6,6 +6,9 @@
 - ``write:POINT``: the writer reaches POINT of a shard's commit (``after_tar``,
   ``after_rejects``, ``after_index``, ``before_manifest``).
 
+``DATAKIT_STAGE_SLEEP=STAGE:SECONDS[,...]`` (parallelism tests): every batch of STAGE takes
+SECONDS longer, so that tasks which may run at the same time do overlap.
+
 ``DATAKIT_STAGE_LOG=DIR`` (accounting for tests): every stage appends the key of each record it
 processes to ``DIR/STAGE-PID.log``, so a test can count how often a clip was scored.
 
@@ -15,6 +18,7 @@ it), so a retried task gets through; without, it fires every time.
 from __future__ import annotations
 
 import os
+import time
 
 EXIT_CODE = 70
 
@@ -44,3 +48,11 @@ def log_processed(stage: str, keys: list[str]) -> None:
         return
     with open(os.path.join(folder, f"{stage}-{os.getpid()}.log"), "a", encoding="utf-8") as f:
         f.write("".join(k + "\n" for k in keys))
+
+
+def maybe_stall(stage: str) -> None:
+    """Sleep as long as ``$DATAKIT_STAGE_SLEEP`` asks for ``stage`` (nothing when it is unset)."""
+    for entry in os.environ.get("DATAKIT_STAGE_SLEEP", "").split(","):
+        name, _, seconds = entry.partition(":")
+        if name == stage and seconds:
+            time.sleep(float(seconds))
