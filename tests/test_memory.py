@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def _job(inp: Path, out: Path) -> dict:
     cmd = [sys.executable, "-m", "datakit.cli", "run", "pipelines/demo.yaml", "--input", str(inp), "--output",
-           str(out), "-q", "--set", "split.max_clips_per_source=2", "--set", "ray.num_cpus=2",
+           str(out), "-q", "--set", "split.max_clips_per_source=1", "--set", "ray.num_cpus=2",
            *[a for o in FAST for a in ("--set", o)]]
     res = run_measured(cmd, cwd=REPO, env=ray_free_env())
     assert res["returncode"] == 0, res["stderr"][-2000:]
