@@ -82,6 +82,13 @@ def cluster(tmp_path):
             except ProcessLookupError:
                 pass
             p.wait()
+        # `ray start --head` pointed Ray's "current cluster" file at this head: a later plain
+        # `ray.init()` on this machine would try to join the dead cluster
+        from datakit.rayinit import ray_temp_root
+
+        current = Path(ray_temp_root(), "ray_current_cluster")
+        if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
 
 
 def _run(address, inp, out, *extra, **kw):
