@@ -6,8 +6,9 @@
 - ``write:POINT``: the writer reaches POINT of a shard's commit (``after_tar``,
   ``after_rejects``, ``after_index``, ``before_manifest``).
 
-``DATAKIT_STAGE_SLEEP=STAGE:SECONDS[,...]`` (parallelism tests): every batch of STAGE takes
-SECONDS longer, so that tasks which may run at the same time do overlap.
+``DATAKIT_STAGE_SLEEP=STAGE:SECONDS[:TEXT][,...]`` (parallelism tests): every batch of STAGE
+(with TEXT: holding a source whose URI contains TEXT) takes SECONDS longer, so that tasks which
+may run at the same time do overlap.
 
 ``DATAKIT_STAGE_LOG=DIR`` (accounting for tests): every stage appends the key of each record it
 processes to ``DIR/STAGE-PID.log``, so a test can count how often a clip was scored.
@@ -50,9 +51,9 @@ def log_processed(stage: str, keys: list[str]) -> None:
         f.write("".join(k + "\n" for k in keys))
 
 
-def maybe_stall(stage: str) -> None:
-    """Sleep as long as ``$DATAKIT_STAGE_SLEEP`` asks for ``stage`` (nothing when it is unset)."""
+def maybe_stall(stage: str, uris: list[str]) -> None:
+    """Sleep as long as ``$DATAKIT_STAGE_SLEEP`` asks for ``stage`` and these source ``uris``."""
     for entry in os.environ.get("DATAKIT_STAGE_SLEEP", "").split(","):
-        name, _, seconds = entry.partition(":")
-        if name == stage and seconds:
+        name, seconds, text = (entry.split(":", 2) + ["", ""])[:3]
+        if name == stage and seconds and any(text in u for u in uris):
             time.sleep(float(seconds))

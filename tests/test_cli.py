@@ -11,6 +11,7 @@ import pytest
 
 from badinputs import make_bad_inputs
 from conftest import FAST, REPO
+from datakit.console import NATIVE_LINE
 from outputs import docs, keys, rejects
 
 DATAKIT = [sys.executable, "-m", "datakit.cli"]
@@ -77,6 +78,8 @@ def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_
     out = tmp_path / "out"
     r = fast("--input", str(inp), "--output", str(out), "-q", "--set", "shard.max_samples=3")
     assert r.returncode == 0, r.stderr[-2000:]
+    # stderr is a pipe here, as in a log file: Ray's native log lines stay in Ray's logs all the same
+    assert not [line for line in r.stderr.splitlines() if NATIVE_LINE.match(line.encode())], r.stderr[-2000:]
     rej = rejects(out)
     by_file = {os.path.basename(x["source_uri"]): x for x in rej if x["stage"] != "filter"}
     assert set(by_file) == {p.name for p in bad.values()}
@@ -176,13 +179,14 @@ def test_a_source_that_keeps_killing_its_worker_rejects_only_itself(sample_dir, 
     env = dict(_env(), DATAKIT_FAULT_INJECT="split:carphone,extract:bigbuckbunny")
     r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
                         "-q", "--set", "ray.max_retries=1", "--set", "filter.action=tag",
+                        "--set", "split.max_clips_per_source=2",
                         *[a for o in FAST for a in ("--set", o)]],
                        capture_output=True, text=True, timeout=400, env=env, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted((os.path.basename(x["source_uri"]), x["reason"], x["key"] == x["source_id"])
                   for x in rejects(out)) == [("bigbuckbunny.mp4", "task_failed", True),
                                              ("carphone_pristine.mp4", "task_failed", True)]
-    assert {s[0] for s in _spans(out)} == {"bikes.mp4"} and len(_spans(out)) == 4
+    assert {s[0] for s in _spans(out)} == {"bikes.mp4"} and len(_spans(out)) == 2
     assert datakit("verify", str(out), "-q").returncode == 0
 
 

@@ -128,7 +128,8 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_d
 
     # a looser profile into A adds only the clips it did not hold
     r = datakit(*build_cmd(idx, a, "--profile", loose), env=env)
-    assert r.returncode == 0 and f"wrote {len(rows) - len(spec_kept)} samples" in r.stdout, r.stdout + r.stderr
+    added = len(rows) - len(spec_kept)
+    assert r.returncode == 0 and f"wrote {added} sample{'s' * (added != 1)} in" in r.stdout, r.stdout + r.stderr
     assert logged(log, "extract") == Counter(list(rows)) + Counter(list(sa)) + Counter(list(sb)) + Counter(set(rows) - spec_kept)
     sa2 = samples(a)
     assert set(sa2) == set(rows)
