@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None:          # the command itself (not a caller passing arguments): its stderr is datakit's
+        from .console import claim_stderr
+
+        claim_stderr()
     level = logging.DEBUG if args.verbose else logging.WARNING if getattr(args, "quiet", False) else logging.INFO
     # datakit's own messages at `level`; other libraries' only when they warn (or with -v)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -5,7 +5,9 @@ Ray's C++ core inside the driver prints its own log lines straight to file descr
 ones about normal operation; they are in Ray's log files as well. :class:`NativeLogFilter`
 sits on descriptor 2 and drops exactly those lines, passing everything else through at
 once (progress redraws included). It is started after Ray's daemons are up, so they and
-their workers keep the real stderr.
+their workers keep the real stderr. In a `datakit` command (:func:`claim_stderr`) it runs
+whether stderr is a terminal, a pipe or a log file; a library caller's stderr is left alone
+unless it is a terminal. ``-v`` keeps every line.
 """
 from __future__ import annotations
 
@@ -89,6 +91,7 @@ class NativeLogFilter:
 
 _FILTER: NativeLogFilter | None = None
 _WAS_TTY: bool | None = None
+_CLAIMED = False
 
 
 def stderr_is_terminal() -> bool:
@@ -102,14 +105,21 @@ def restore_stderr() -> None:
         _FILTER.stop()
 
 
+def claim_stderr() -> None:
+    """This process is a `datakit` command: its stderr (terminal, pipe or log file) carries
+    datakit's own messages only, and :func:`filter_native_logs` applies to it."""
+    global _CLAIMED
+    _CLAIMED = True
+
+
 def filter_native_logs() -> None:
-    """Hide Ray's native log lines from a person's terminal for the rest of the process
-    (only when stderr is a terminal: logs and pipes keep everything)."""
+    """Hide Ray's native log lines for the rest of the process (they stay in Ray's log files):
+    always in a `datakit` command, else only when stderr is a terminal."""
     global _FILTER, _WAS_TTY
-    if _FILTER is not None or not os.isatty(2):
+    if _FILTER is not None or not (_CLAIMED or os.isatty(2)):
         return
     import atexit
 
-    _WAS_TTY = True
+    _WAS_TTY = os.isatty(2)
     _FILTER = NativeLogFilter().start()
     atexit.register(_FILTER.stop)

@@ -6,6 +6,10 @@
 - ``write:POINT``: the writer reaches POINT of a shard's commit (``after_tar``,
   ``after_rejects``, ``after_index``, ``before_manifest``).
 
+``DATAKIT_STAGE_SLEEP=STAGE:SECONDS[:TEXT][,...]`` (parallelism tests): every batch of STAGE
+(with TEXT: holding a source whose URI contains TEXT) takes SECONDS longer, so that tasks which
+may run at the same time do overlap.
+
 ``DATAKIT_STAGE_LOG=DIR`` (accounting for tests): every stage appends the key of each record it
 processes to ``DIR/STAGE-PID.log``, so a test can count how often a clip was scored.
 
@@ -15,6 +19,7 @@ it), so a retried task gets through; without, it fires every time.
 from __future__ import annotations
 
 import os
+import time
 
 EXIT_CODE = 70
 
@@ -44,3 +49,11 @@ def log_processed(stage: str, keys: list[str]) -> None:
         return
     with open(os.path.join(folder, f"{stage}-{os.getpid()}.log"), "a", encoding="utf-8") as f:
         f.write("".join(k + "\n" for k in keys))
+
+
+def maybe_stall(stage: str, uris: list[str]) -> None:
+    """Sleep as long as ``$DATAKIT_STAGE_SLEEP`` asks for ``stage`` and these source ``uris``."""
+    for entry in os.environ.get("DATAKIT_STAGE_SLEEP", "").split(","):
+        name, seconds, text = (entry.split(":", 2) + ["", ""])[:3]
+        if name == stage and seconds and any(text in u for u in uris):
+            time.sleep(float(seconds))

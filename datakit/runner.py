@@ -57,6 +57,7 @@ def run_stage(stage: Stage, records: list[Record], skip: frozenset[str] = frozen
         return passthrough
     faults.maybe_crash(stage.name, lambda text: any(text in r.meta.get("source_uri", "") for r in live))
     faults.log_processed(stage.name, [r.key for r in live])
+    faults.maybe_stall(stage.name, [r.meta.get("source_uri", "") for r in live])
     backup = [copy.deepcopy(r) for r in live] if len(live) > 1 else None
     t0 = time.perf_counter()
     try:

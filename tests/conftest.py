@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: Overrides for tests of job mechanics (resume, rejects, clusters): the shipped demo with
 #: the cheap bicubic LR, so the many runs stay fast. The demo as shipped runs in test_pipeline.
 FAST = ["synthetic.profile=bicubic"]
+#: sources under a folder of this name take a second per extract batch in the tests' own Ray
+SLOW_EXTRACT = "slow-extract-sources"
 
 
 def pattern_frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -85,6 +87,29 @@ def sample_dir(tmp_path_factory) -> Path:
     return d
 
 
+def cli_env(**extra) -> dict:
+    """The environment of a `datakit` command run by a test: no inherited cluster address."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env.update(RAY_AUTH_MODE="disabled", **extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_fast_run(sample_dir, tmp_path_factory) -> Path:
+    """``datakit run pipelines/demo.yaml --set FAST`` on the samples, once for the session: the
+    clean key sets (samples, rejects, clip index) that the resume and build tests compare with.
+    Read only: copy it before writing into it."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo_fast") / "out"
+    r = subprocess.run([sys.executable, "-m", "datakit.cli", "run", "pipelines/demo.yaml", "--input", str(sample_dir),
+                        "--output", str(out), "-q", *[a for o in FAST for a in ("--set", o)]],
+                       capture_output=True, text=True, timeout=400, env=cli_env(), cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the in-process runs of the whole test session."""
@@ -93,6 +118,9 @@ def ray_session():
     from datakit.runner import init_ray
     from datakit.spec import RayConfig
 
+    # the workers' environment is fixed here: extract takes a second per batch of the sources that
+    # test_pipeline's spread test names, so that clips which may run side by side do
+    os.environ.setdefault("DATAKIT_STAGE_SLEEP", f"extract:1:{SLOW_EXTRACT}")
     init_ray(RayConfig(num_cpus=2), progress=False)
     yield ray
     ray.shutdown()

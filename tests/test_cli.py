@@ -11,6 +11,7 @@ import pytest
 
 from badinputs import make_bad_inputs
 from conftest import FAST, REPO
+from datakit.console import NATIVE_LINE
 from outputs import docs, keys, rejects
 
 DATAKIT = [sys.executable, "-m", "datakit.cli"]
@@ -69,7 +70,7 @@ def _spans(out):
 
 
 @pytest.mark.slow
-def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_path):
+def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_path, demo_fast_run):
     inp = tmp_path / "in"
     bad = make_bad_inputs(inp)
     for name in ("bikes.mp4", "carphone_pristine.mp4"):
@@ -77,6 +78,8 @@ def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_
     out = tmp_path / "out"
     r = fast("--input", str(inp), "--output", str(out), "-q", "--set", "shard.max_samples=3")
     assert r.returncode == 0, r.stderr[-2000:]
+    # stderr is a pipe here, as in a log file: Ray's native log lines stay in Ray's logs all the same
+    assert not [line for line in r.stderr.splitlines() if NATIVE_LINE.match(line.encode())], r.stderr[-2000:]
     rej = rejects(out)
     by_file = {os.path.basename(x["source_uri"]): x for x in rej if x["stage"] != "filter"}
     assert set(by_file) == {p.name for p in bad.values()}
@@ -86,15 +89,9 @@ def test_broken_inputs_become_rejects_and_good_clips_all_arrive(sample_dir, tmp_
     assert by_file["audio_only.mp4"]["reason"] == "no_video_stream"
     assert by_file["one_frame.mp4"]["reason"] == "too_short" and by_file["one_frame.mp4"]["stage"] == "split"
     assert all(x["detail"] for x in rej)
-    # every clip of the good videos is there: the same spans a run on them alone makes
-    only_good = tmp_path / "good"
-    only_good.mkdir()
-    for name in ("bikes.mp4", "carphone_pristine.mp4"):
-        shutil.copy(sample_dir / name, only_good / name)
-    r2 = fast("--input", str(only_good), "--output", str(tmp_path / "out2"), "-q")
-    assert r2.returncode == 0
-    assert _spans(out) == _spans(tmp_path / "out2") and {s[0] for s in _spans(out)} == {"bikes.mp4",
-                                                                                         "carphone_pristine.mp4"}
+    # every clip of the good videos is there: the same spans a run on the samples makes of them
+    good = [s for s in _spans(demo_fast_run) if s[0] in ("bikes.mp4", "carphone_pristine.mp4")]
+    assert _spans(out) == good and {s[0] for s in good} == {"bikes.mp4", "carphone_pristine.mp4"}
     v = datakit("verify", str(out), "-q")
     assert v.returncode == 0 and v.stdout.startswith("OK")
     s = datakit("stats", str(out))
@@ -107,9 +104,8 @@ def _run_cmd(inp, out, *extra):
 
 
 @pytest.mark.slow
-def test_kills_of_the_driver_and_inside_a_writer_resume_to_the_clean_key_set(sample_dir, tmp_path):
-    clean = tmp_path / "clean"
-    assert fast("--input", str(sample_dir), "--output", str(clean), "-q").returncode == 0
+def test_kills_of_the_driver_and_inside_a_writer_resume_to_the_clean_key_set(sample_dir, tmp_path, demo_fast_run):
+    clean = demo_fast_run
     want = sorted(_keys(clean))
     assert want and len(rejects(clean)) >= 1          # the filter turns a clip down: rejects get written too
 
@@ -128,25 +124,21 @@ def test_kills_of_the_driver_and_inside_a_writer_resume_to_the_clean_key_set(sam
         proc.wait()
     assert not (out / "meta" / "summary.json").exists(), "the run finished before the kill"
     partial = _keys(out)
-    r = subprocess.run(_run_cmd(sample_dir, out), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=400)
-    assert r.returncode == 0, r.stderr[-2000:]
-    got = _keys(out)
-    assert len(got) == len(set(got)) and set(partial) <= set(got) and sorted(got) == want
-    assert datakit("verify", str(out), "-q").returncode == 0
 
-    # 2. a worker killed inside the writer at each point of a commit (once each: Ray retries the task)
-    out = tmp_path / "writer"
+    # 2. the rerun resumes, with a worker killed inside the writer at each point of a commit
+    #    (once each: Ray retries the task)
     marks = [tmp_path / f"fired-{p}" for p in ("after_tar", "after_rejects", "before_manifest")]
     env = dict(_env(), DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[6:]}:{m}" for m in marks))
     r = subprocess.run(_run_cmd(sample_dir, out, "--set", "ray.max_retries=4"), cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=400)
     assert r.returncode == 0, r.stderr[-2000:]
     assert all(m.exists() for m in marks)                # each kill happened
+    got = _keys(out)
+    assert len(got) == len(set(got)) and set(partial) <= set(got) and sorted(got) == want
+    assert sorted(x["key"] for x in rejects(out)) == sorted(x["key"] for x in rejects(clean))
     r = subprocess.run(_run_cmd(sample_dir, out), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=400)
     assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout + r.stderr[-2000:]
-    got = _keys(out)
-    assert sorted(got) == want and len(got) == len(set(got))
-    assert sorted(x["key"] for x in rejects(out)) == sorted(x["key"] for x in rejects(clean))
+    assert sorted(_keys(out)) == want
     assert datakit("verify", str(out), "-q").returncode == 0
 
 
@@ -187,13 +179,14 @@ def test_a_source_that_keeps_killing_its_worker_rejects_only_itself(sample_dir, 
     env = dict(_env(), DATAKIT_FAULT_INJECT="split:carphone,extract:bigbuckbunny")
     r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
                         "-q", "--set", "ray.max_retries=1", "--set", "filter.action=tag",
+                        "--set", "split.max_clips_per_source=2",
                         *[a for o in FAST for a in ("--set", o)]],
                        capture_output=True, text=True, timeout=400, env=env, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted((os.path.basename(x["source_uri"]), x["reason"], x["key"] == x["source_id"])
                   for x in rejects(out)) == [("bigbuckbunny.mp4", "task_failed", True),
                                              ("carphone_pristine.mp4", "task_failed", True)]
-    assert {s[0] for s in _spans(out)} == {"bikes.mp4"} and len(_spans(out)) == 4
+    assert {s[0] for s in _spans(out)} == {"bikes.mp4"} and len(_spans(out)) == 2
     assert datakit("verify", str(out), "-q").returncode == 0
 
 

@@ -82,6 +82,13 @@ def cluster(tmp_path):
             except ProcessLookupError:
                 pass
             p.wait()
+        # `ray start --head` pointed Ray's "current cluster" file at this head: a later plain
+        # `ray.init()` on this machine would try to join the dead cluster
+        from datakit.rayinit import ray_temp_root
+
+        current = Path(ray_temp_root(), "ray_current_cluster")
+        if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
 
 
 def _run(address, inp, out, *extra, **kw):
@@ -92,13 +99,10 @@ def _run(address, inp, out, *extra, **kw):
 
 
 @pytest.mark.slow
-def test_demo_on_two_nodes_survives_losing_a_worker(cluster, sample_dir, tmp_path):
+def test_demo_on_two_nodes_survives_losing_a_worker(cluster, sample_dir, tmp_path, demo_fast_run):
     address, worker = cluster
-    clean = tmp_path / "clean"
-    p = _run(address, sample_dir, clean)
-    out, err = p.communicate(timeout=300)
-    assert p.returncode == 0, err[-2000:]
-    assert len(_keys(clean)) >= 8 and verify(str(clean)).ok
+    clean = demo_fast_run                      # the same job on one local Ray
+    assert len(_keys(clean)) >= 8
 
     faulty = tmp_path / "faulty"
     p = _run(address, sample_dir, faulty)

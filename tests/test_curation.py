@@ -78,13 +78,20 @@ def same_sample(a, b):
     assert strip(da) == strip(db)
 
 
-def test_curate_scores_once_and_builds_per_profile_share_bytes(sample_dir, tmp_path):
-    log = tmp_path / "log"
+@pytest.fixture(scope="module")
+def curated(sample_dir, tmp_path_factory):
+    """A clip index of the samples, every stage logging the keys it processed."""
+    tmp = tmp_path_factory.mktemp("curated")
+    log = tmp / "log"
     log.mkdir()
-    env = _env(DATAKIT_STAGE_LOG=str(log))
-    idx = tmp_path / "idx"
-    r = datakit(*curate_cmd(sample_dir, idx), env=env)
+    r = datakit(*curate_cmd(sample_dir, tmp / "idx"), env=_env(DATAKIT_STAGE_LOG=str(log)))
     assert r.returncode == 0, r.stderr[-2000:]
+    return tmp / "idx", log
+
+
+def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_dir, tmp_path):
+    idx, log = curated
+    env = _env(DATAKIT_STAGE_LOG=str(log))
     rows = index_rows(idx)
     assert len(rows) >= 8
     out = open_output(str(idx))
@@ -121,7 +128,8 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(sample_dir, tmp_p
 
     # a looser profile into A adds only the clips it did not hold
     r = datakit(*build_cmd(idx, a, "--profile", loose), env=env)
-    assert r.returncode == 0 and f"wrote {len(rows) - len(spec_kept)} samples" in r.stdout, r.stdout + r.stderr
+    added = len(rows) - len(spec_kept)
+    assert r.returncode == 0 and f"wrote {added} sample{'s' * (added != 1)} in" in r.stdout, r.stdout + r.stderr
     assert logged(log, "extract") == Counter(list(rows)) + Counter(list(sa)) + Counter(list(sb)) + Counter(set(rows) - spec_kept)
     sa2 = samples(a)
     assert set(sa2) == set(rows)
@@ -145,10 +153,8 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(sample_dir, tmp_p
         build_index([str(idx)])
 
 
-def test_run_writes_the_index_and_a_build_from_it_matches_the_run(sample_dir, tmp_path):
-    run = tmp_path / "run"
-    r = datakit("run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(run), "-q", *SETS)
-    assert r.returncode == 0, r.stderr[-2000:]
+def test_run_writes_the_index_and_a_build_from_it_matches_the_run(demo_fast_run, tmp_path):
+    run = demo_fast_run                     # `datakit run pipelines/demo.yaml` with these settings
     out = open_output(str(run))
     rows = index_rows(run)
     kept = {row["key"] for row in out.manifest_rows(["key"])}
@@ -165,9 +171,8 @@ def test_run_writes_the_index_and_a_build_from_it_matches_the_run(sample_dir, tm
         same_sample(sr[k], sbuilt[k])
 
 
-def test_build_refuses_what_it_cannot_build_with_one_line(sample_dir, tmp_path):
-    idx = tmp_path / "idx"
-    assert datakit(*curate_cmd(sample_dir, idx, "--limit", "1")).returncode == 0
+def test_build_refuses_what_it_cannot_build_with_one_line(curated, tmp_path):
+    idx, _ = curated
     r = datakit(*build_cmd(idx, tmp_path / "o", "--set", "split.frames=21"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "curated with other settings" in r.stderr, r.stderr
     r = datakit(*build_cmd(tmp_path / "nothing", tmp_path / "o"))
@@ -193,14 +198,11 @@ def _kill_at_first_commit(cmd, out):
     assert not (out / "meta" / "summary.json").exists(), "the job finished before the kill"
 
 
-def test_kills_of_curate_and_build_resume_to_the_clean_key_sets(sample_dir, tmp_path):
+def test_kills_of_curate_and_build_resume_to_the_clean_key_sets(sample_dir, tmp_path, demo_fast_run):
     one = ["--set", "shard.max_samples=1"]
-    clean = tmp_path / "clean"
-    assert datakit(*curate_cmd(sample_dir, clean)).returncode == 0
-    want = sorted(index_rows(clean))
-    clean_build = tmp_path / "clean_build"
-    assert datakit(*build_cmd(clean, clean_build)).returncode == 0
-    want_built = sorted(samples(clean_build))
+    # a clean `run` holds the clean curate's index and the clean build's samples (the test above)
+    want = sorted(index_rows(demo_fast_run))
+    want_built = sorted(row["key"] for row in open_output(str(demo_fast_run)).manifest_rows(["key"]))
 
     # curate: the driver killed after its first commit, then workers killed inside the writer
     idx = tmp_path / "idx"

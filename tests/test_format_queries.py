@@ -10,8 +10,8 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import FAST, REPO
-from datakit import runner, spec, summary
+from conftest import REPO
+from datakit import summary
 from datakit.output import reader
 
 pytestmark = pytest.mark.slow
@@ -19,15 +19,10 @@ DOC = (REPO / "docs" / "FORMAT.md").read_text()
 
 
 @pytest.fixture(scope="module")
-def out(sample_dir, tmp_path_factory, ray_session):
-    root = tmp_path_factory.mktemp("fmt") / "out"
-    s = spec.load(REPO / "pipelines" / "demo.yaml", [f"input={sample_dir}", f"output={root}",
-                                                     "split.max_clips_per_source=2", "shard.max_samples=2",
-                                                     *FAST])
-    runner.run(s, progress=False)
-    o = reader.open_output(str(root))
+def out(demo_fast_run):
+    o = reader.open_output(str(demo_fast_run))
     assert len(o.batches()) >= 2                    # more than one manifest: the globs must join them
-    return root, o
+    return demo_fast_run, o
 
 
 def _doc_line(pattern: str) -> str:
@@ -81,7 +76,7 @@ def test_pyarrow(out):
     assert rejects.schema.field("scores").type == pads.dataset(f"{root}/manifests").schema.field("scores").type
 
 
-def test_ray_data(out):
+def test_ray_data(out, ray_session):
     import ray.data
 
     root, o = out

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 import webdataset as wds
 
-from conftest import FAST, REPO
+from conftest import FAST, REPO, SLOW_EXTRACT
 from datakit import media, runner, spec
 from datakit.output.errors import OutputError
 from datakit.verify import verify
@@ -116,9 +116,15 @@ def test_rerun_adds_nothing_a_new_prefix_duplicates_nothing_other_configs_are_re
 
 
 def test_a_long_sources_clips_are_made_by_several_workers(sample_dir, tmp_path, ray_session):
-    """After split each clip is a task of its own: one long source keeps both CPUs busy."""
-    s = demo_spec(sample_dir / "bikes.mp4", tmp_path / "out", *FAST, "split.max_clips_per_source=8",
-                  "split.detector=none")
+    """After split each clip is a task of its own: one long source keeps both CPUs busy.
+
+    Every extract batch of this source takes a second (``DATAKIT_STAGE_SLEEP``, see conftest) so
+    that clips which may run side by side do; with one task per source they would still run one
+    after another in one worker."""
+    src = tmp_path / SLOW_EXTRACT / "bikes.mp4"
+    src.parent.mkdir()
+    shutil.copy(sample_dir / "bikes.mp4", src)
+    s = demo_spec(src, tmp_path / "out", *FAST, "split.max_clips_per_source=8", "split.detector=none")
     s = s.model_copy(update={"stages": [c for c in s.stages if c.stage in ("probe", "split", "extract")]})
     res = runner.run(s, progress=False)
     rows = docs(tmp_path / "out")

@@ -38,17 +38,23 @@ def cmd_run(args) -> int:
         res = run(spec, limit=args.limit, progress=not args.quiet, verbose=args.verbose)
     except (InputError, OutputError, PreflightError) as e:
         return fail(str(e))
-    print(f"{spec.name}: wrote {res.samples_written} samples in {len(res.shards_written)} shards, "
-          f"{res.rejects_written} rejects ({res.skipped_sources} of {res.sources} sources already complete) "
-          f"in {res.wall_s:.1f}s")
+    print(f"{spec.name}: wrote {counted(res.samples_written, 'sample')} in {counted(len(res.shards_written), 'shard')}, "
+          f"{counted(res.rejects_written, 'reject')} ({res.skipped_sources} of {counted(res.sources, 'source')} "
+          f"already complete) in {res.wall_s:.1f}s")
     _print_totals(res)
     return 0
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 sample``, ``2 samples``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _print_totals(res) -> None:
     """The output's totals after a run or a build (this run's work and earlier runs')."""
     c = res.summary["counts"]
-    print(f"{res.output}: {c['samples']} samples, {c['shards']} shards, {c['rejects']} rejects in total")
+    print(f"{res.output}: {counted(c['samples'], 'sample')}, {counted(c['shards'], 'shard')}, "
+          f"{counted(c['rejects'], 'reject')} in total")
 
 
 def cmd_curate(args) -> int:
@@ -66,9 +72,10 @@ def cmd_curate(args) -> int:
     except (CurationError, InputError, OutputError, PreflightError) as e:
         return fail(str(e))
     c = res.summary["counts"]
-    print(f"{spec.name}: indexed {res.indexed} clips, {res.rejects_written} rejects "
-          f"({res.skipped_sources} of {res.sources} sources already complete) in {res.wall_s:.1f}s")
-    print(f"{res.output}: {c.get('indexed', 0)} clips in the index, {c['rejects']} rejects in total; "
+    print(f"{spec.name}: indexed {counted(res.indexed, 'clip')}, {counted(res.rejects_written, 'reject')} "
+          f"({res.skipped_sources} of {counted(res.sources, 'source')} already complete) in {res.wall_s:.1f}s")
+    print(f"{res.output}: {counted(c.get('indexed', 0), 'clip')} in the index, {counted(c['rejects'], 'reject')} "
+          "in total; "
           f"next: datakit inspect {res.output} --profile P --html DIR, then datakit build")
     return 0
 
@@ -87,9 +94,9 @@ def cmd_build(args) -> int:
         res = build(spec, args.index, args.profile, progress=not args.quiet, verbose=args.verbose)
     except (CurationError, OutputError, PreflightError, ProfileError) as e:
         return fail(str(e))
-    print(f"{spec.name}: profile {res.summary['runs'][-1].get('profile')} keeps {res.sources} indexed clips; "
-          f"wrote {res.samples_written} samples in {len(res.shards_written)} shards, {res.rejects_written} rejects "
-          f"({res.skipped_sources} already built) in {res.wall_s:.1f}s")
+    print(f"{spec.name}: profile {res.summary['runs'][-1].get('profile')} keeps {counted(res.sources, 'indexed clip')}; "
+          f"wrote {counted(res.samples_written, 'sample')} in {counted(len(res.shards_written), 'shard')}, "
+          f"{counted(res.rejects_written, 'reject')} ({res.skipped_sources} already built) in {res.wall_s:.1f}s")
     _print_totals(res)
     return 0
 
