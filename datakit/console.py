@@ -11,8 +11,10 @@ unless it is a terminal. ``-v`` keeps every line.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import sys
 import threading
 
@@ -123,3 +125,39 @@ def filter_native_logs() -> None:
     _WAS_TTY = os.isatty(2)
     _FILTER = NativeLogFilter().start()
     atexit.register(_FILTER.stop)
+
+
+@contextlib.contextmanager
+def ctrl_c_guard(repeat_s: float = 1.0):
+    """Make sure a Ctrl-C inside the block ends it.
+
+    Python raises ``KeyboardInterrupt`` in whatever the main thread runs when the signal
+    arrives, and that can be a finaliser (``__del__``; Ray and Ray Data have several), where
+    the exception is printed as "ignored" and dropped: the job would go on as if nothing was
+    pressed. So after a Ctrl-C, the interrupt is raised again every ``repeat_s`` seconds until
+    it has left the block. Outside the main thread, or where SIGINT is not Python's default
+    (ignored in a background job, or a caller's own handler), nothing changes."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    left = threading.Event()
+
+    main = threading.main_thread().ident
+
+    def again() -> None:      # a real signal to the main thread: it also ends a blocking wait
+        while not left.wait(repeat_s):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    def pressed(signum, frame):
+        if not any(t.name == "datakit-ctrl-c" for t in threading.enumerate()):
+            threading.Thread(target=again, name="datakit-ctrl-c", daemon=True).start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, pressed)
+    try:
+        yield
+    finally:
+        left.set()
+        if signal.getsignal(signal.SIGINT) is pressed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -31,6 +31,7 @@ import pyarrow as pa
 from . import faults, fsio, ingest, media, rayinit, summary
 from .output import resume, writer
 from .output.settings import OutputSettings
+from .console import ctrl_c_guard
 from .progress import LiveView, report_progress, start_board
 from .records import Record
 from .spec import PipelineSpec, RayConfig
@@ -376,9 +377,10 @@ def _run_plan(spec: PipelineSpec, settings: OutputSettings, state: resume.Resume
     ds = build_dataset(spec, settings, plan.files, frozenset(state.skip_keys), board, loader)
     view.start()
     try:
-        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            tally.bytes += batch.nbytes
-            tally.add(batch.to_pylist())
+        with ctrl_c_guard():
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                tally.bytes += batch.nbytes
+                tally.add(batch.to_pylist())
         if reject_lost is not None:
             reject_lost(spec, settings, plan, tally)
         elif view.counts.sources_done < plan.todo:

@@ -1,6 +1,9 @@
 """Ray's native log lines are dropped from a terminal's stderr; everything else passes at once."""
+import os
 import subprocess
 import sys
+
+import pytest
 
 from conftest import REPO
 
@@ -26,3 +29,33 @@ def test_native_lines_are_dropped_and_the_rest_passes():
     assert r.returncode == 0, err
     assert "core_worker" not in err and "raylet.cc" not in err
     assert err == "kept line\n\rprogress 50%\n[100%] done\nafter stop\n"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")   # the dropped one, on purpose
+def test_a_ctrl_c_dropped_by_a_finaliser_is_raised_again():
+    """Python raises KeyboardInterrupt in whatever the main thread runs; in a ``__del__`` it is
+    printed as "ignored" and dropped (the run once went on to the end after a Ctrl-C on CI)."""
+    import gc
+    import signal
+    import time
+
+    from datakit.console import ctrl_c_guard
+
+    class Finaliser:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)      # Ctrl-C arrives while a finaliser runs
+            for _ in range(10000):
+                pass
+
+    def drop_one():
+        Finaliser()
+        gc.collect()
+
+    drop_one()                                       # without the guard: dropped, nothing happens
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_guard(repeat_s=0.2):
+            drop_one()
+            time.sleep(5)
+    assert time.monotonic() - t0 < 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
