@@ -19,8 +19,6 @@ REPO = Path(__file__).resolve().parents[1]
 #: Overrides for tests of job mechanics (resume, rejects, clusters): the shipped demo with
 #: the cheap bicubic LR, so the many runs stay fast. The demo as shipped runs in test_pipeline.
 FAST = ["synthetic.profile=bicubic"]
-#: sources under a folder of this name take a second per extract batch in the tests' own Ray
-SLOW_EXTRACT = "slow-extract-sources"
 
 
 def pattern_frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -118,9 +116,6 @@ def ray_session():
     from datakit.runner import init_ray
     from datakit.spec import RayConfig
 
-    # the workers' environment is fixed here: extract takes a second per batch of the sources that
-    # test_pipeline's spread test names, so that clips which may run side by side do
-    os.environ.setdefault("DATAKIT_STAGE_SLEEP", f"extract:1:{SLOW_EXTRACT}")
     init_ray(RayConfig(num_cpus=2), progress=False)
     yield ray
     ray.shutdown()

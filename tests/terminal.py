@@ -68,6 +68,9 @@ def run_at_terminal(command: list[str], cwd: Path, env: dict | None = None, time
            "PROMPT_COMMAND": 'echo "__DK""_STATUS=$?"'}
     pid, fd = pty.fork()
     if pid == 0:     # the child: a session leader whose controlling terminal is the pty
+        # a person's shell starts with Ctrl-C at its default; the tests may run with SIGINT
+        # ignored (started in the background by a script), and that would be inherited
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.chdir(cwd)
         os.execvpe("bash", ["bash", "--norc", "--noprofile", "-i"], env)
     screen = _read_until(fd, rb"__DK_STATUS=\d+", 30)        # the first prompt

@@ -3,16 +3,19 @@ import hashlib
 import io
 import json
 import shutil
+import subprocess
+import sys
 import tarfile
 
 import pytest
 import webdataset as wds
+import yaml
+from conftest import REPO, cli_env
+from outputs import docs, keys, manifests, rejects, tars
 
-from conftest import FAST, REPO, SLOW_EXTRACT
 from datakit import media, runner, spec
 from datakit.output.errors import OutputError
 from datakit.verify import verify
-from outputs import docs, keys, manifests, rejects, tars
 
 pytestmark = pytest.mark.slow
 
@@ -115,21 +118,26 @@ def test_rerun_adds_nothing_a_new_prefix_duplicates_nothing_other_configs_are_re
     assert len(keys(out)) == len(set(keys(out))) and len(keys(out)) + len(rejects(out)) == 12
 
 
-def test_a_long_sources_clips_are_made_by_several_workers(sample_dir, tmp_path, ray_session):
+def test_a_long_sources_clips_are_made_by_several_workers(sample_dir, tmp_path):
     """After split each clip is a task of its own: one long source keeps both CPUs busy.
 
-    Every extract batch of this source takes a second (``DATAKIT_STAGE_SLEEP``, see conftest) so
-    that clips which may run side by side do; with one task per source they would still run one
-    after another in one worker."""
-    src = tmp_path / SLOW_EXTRACT / "bikes.mp4"
-    src.parent.mkdir()
-    shutil.copy(sample_dir / "bikes.mp4", src)
-    s = demo_spec(src, tmp_path / "out", *FAST, "split.max_clips_per_source=8", "split.detector=none")
-    s = s.model_copy(update={"stages": [c for c in s.stages if c.stage in ("probe", "split", "extract")]})
-    res = runner.run(s, progress=False)
-    rows = docs(tmp_path / "out")
-    assert res.samples_written == len(rows) == 8 and len({r["source_id"] for r in rows}) == 1
+    Every extract batch is made to take a second (``DATAKIT_STAGE_SLEEP``) so that clips which
+    may run side by side do; with one task per source they would still run one after another.
+    A Ray of its own: in the tests' shared Ray, actors of earlier jobs may still hold a CPU."""
+    out = tmp_path / "out"
+    pipeline = tmp_path / "spread.yaml"
+    pipeline.write_text(yaml.safe_dump({
+        "name": "spread", "task": "t2v", "input": str(sample_dir / "bikes.mp4"), "output": str(out),
+        "stages": [{"stage": "probe"},
+                   {"stage": "split", "frames": 17, "max_clips_per_source": 8, "detector": "none"},
+                   {"stage": "extract", "height": 128, "preset": "fast"}],
+        "shard": {"prefix": "spread", "max_samples": 2}}))
+    r = subprocess.run([sys.executable, "-m", "datakit.cli", "run", str(pipeline), "-q"], capture_output=True,
+                       text=True, timeout=300, env=cli_env(DATAKIT_STAGE_SLEEP="extract:1"), cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = docs(out)
+    assert len(rows) == 8 and len({r["source_id"] for r in rows}) == 1
     split = {r["workers"]["split"] for r in rows}
     extract = {r["workers"]["extract"] for r in rows}
     assert len(split) == 1 and len(extract) >= 2, (split, extract)
-    assert len(manifests(tmp_path / "out")) == 4
+    assert len(manifests(out)) == 4
