@@ -132,8 +132,11 @@ def test_a_long_sources_clips_are_made_by_several_workers(sample_dir, tmp_path):
                    {"stage": "split", "frames": 17, "max_clips_per_source": 8, "detector": "none"},
                    {"stage": "extract", "height": 128, "preset": "fast"}],
         "shard": {"prefix": "spread", "max_samples": 2}}))
-    r = subprocess.run([sys.executable, "-m", "datakit.cli", "run", str(pipeline), "-q"], capture_output=True,
-                       text=True, timeout=300, env=cli_env(DATAKIT_STAGE_SLEEP="extract:1"), cwd=REPO)
+    # 8 logical CPUs: with 2, Ray Data's per-operator reservations may leave room for one extract task at
+    # a time (seen on CI), which is a property of the budget, not of how the job is cut into tasks
+    r = subprocess.run([sys.executable, "-m", "datakit.cli", "run", str(pipeline), "-q", "--set", "ray.num_cpus=8"],
+                       capture_output=True, text=True, timeout=300, cwd=REPO,
+                       env=cli_env(DATAKIT_STAGE_SLEEP="extract:1"))
     assert r.returncode == 0, r.stderr[-3000:]
     rows = docs(out)
     assert len(rows) == 8 and len({r["source_id"] for r in rows}) == 1
