@@ -92,6 +92,27 @@ def cli_env(**extra) -> dict:
     return env
 
 
+def kill_at_first_commit(argv: list[str], out: Path) -> None:
+    """Start ``argv`` (a `datakit` job writing ``out``) and SIGKILL it and the local Ray it started as
+    soon as its first batch is committed (a manifest appears); fail if it ends or finishes first."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(argv, cwd=REPO, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and not list(out.glob("manifests/*.parquet")):
+            assert proc.poll() is None, "the job ended before it could be interrupted"
+            time.sleep(0.05)
+        assert list(out.glob("manifests/*.parquet")), "no batch was committed in time"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (out / "meta" / "summary.json").exists(), "the job finished before the kill"
+
+
 @pytest.fixture(scope="session")
 def demo_fast_run(sample_dir, tmp_path_factory) -> Path:
     """``datakit run pipelines/demo.yaml --set FAST`` on the samples, once for the session: the

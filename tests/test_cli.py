@@ -2,15 +2,13 @@
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from badinputs import make_bad_inputs
-from conftest import FAST, REPO
+from conftest import FAST, REPO, kill_at_first_commit
 from datakit.console import NATIVE_LINE
 from outputs import docs, keys, rejects
 
@@ -111,18 +109,7 @@ def test_kills_of_the_driver_and_inside_a_writer_resume_to_the_clean_key_set(sam
 
     # 1. the driver (and the local Ray it started) killed once the first batch is committed
     out = tmp_path / "out"
-    proc = subprocess.Popen(_run_cmd(sample_dir, out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline and not list(out.glob("manifests/demo-*.parquet")):
-            assert proc.poll() is None, "the run ended before it could be interrupted"
-            time.sleep(0.05)
-        assert list(out.glob("manifests/demo-*.parquet")), "no batch was committed in time"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert not (out / "meta" / "summary.json").exists(), "the run finished before the kill"
+    kill_at_first_commit(_run_cmd(sample_dir, out), out)
     partial = _keys(out)
 
     # 2. the rerun resumes, with a worker killed inside the writer at each point of a commit

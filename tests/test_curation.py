@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
 import yaml
 
-from conftest import FAST, REPO
+from conftest import FAST, REPO, kill_at_first_commit
 from datakit.output.reader import open_output, reject_meta, sample_doc
 
 pytestmark = pytest.mark.slow
@@ -183,21 +181,6 @@ def test_build_refuses_what_it_cannot_build_with_one_line(curated, tmp_path):
     assert r.returncode == 2 and "no_such_profile" in r.stderr
 
 
-def _kill_at_first_commit(cmd, out):
-    proc = subprocess.Popen([*DATAKIT, *cmd], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline and not list(out.glob("manifests/demo-*.parquet")):
-            assert proc.poll() is None, "the job ended before it could be interrupted"
-            time.sleep(0.05)
-        assert list(out.glob("manifests/demo-*.parquet")), "no batch was committed in time"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert not (out / "meta" / "summary.json").exists(), "the job finished before the kill"
-
-
 def test_kills_of_curate_and_build_resume_to_the_clean_key_sets(sample_dir, tmp_path, demo_fast_run):
     one = ["--set", "shard.max_samples=1"]
     # a clean `run` holds the clean curate's index and the clean build's samples (the test above)
@@ -206,7 +189,7 @@ def test_kills_of_curate_and_build_resume_to_the_clean_key_sets(sample_dir, tmp_
 
     # curate: the driver killed after its first commit, then workers killed inside the writer
     idx = tmp_path / "idx"
-    _kill_at_first_commit(curate_cmd(sample_dir, idx, *one), idx)
+    kill_at_first_commit([*DATAKIT, *curate_cmd(sample_dir, idx, *one)], idx)
     partial = set(index_rows(idx))
     assert partial and len(partial) < len(want)
     marks = [tmp_path / f"fired-c-{p}" for p in ("after_index", "before_manifest")]
@@ -222,7 +205,7 @@ def test_kills_of_curate_and_build_resume_to_the_clean_key_sets(sample_dir, tmp_
 
     # build: the same
     out = tmp_path / "build"
-    _kill_at_first_commit(build_cmd(idx, out, *one), out)
+    kill_at_first_commit([*DATAKIT, *build_cmd(idx, out, *one)], out)
     assert 0 < len(samples(out)) < len(want_built)
     marks = [tmp_path / f"fired-b-{p}" for p in ("after_tar", "before_manifest")]
     env = _env(DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[8:]}:{m}" for m in marks))
