@@ -219,7 +219,7 @@ def cmd_inspect(args) -> int:
                 res = build_site(out.root, args.html, opts, on_sample=lambda key: bar.update(1))
     except OutputError as e:
         return fail(str(e))
-    print(f"wrote {res['samples']} sample pages and {res['rejects']} rejects to {res['dir']}/index.html")
+    print(f"wrote {counted(res['samples'], 'sample page')} and {counted(res['rejects'], 'reject')} to {res['dir']}/index.html")
     return 0
 
 
