@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# test processes: each test module runs whole in one of them (its fixtures are made once)
+TEST_WORKERS ?= 2
 
 export RAY_AUTH_MODE ?= disabled
 export NO_ALBUMENTATIONS_UPDATE := 1
@@ -35,7 +37,7 @@ demo: $(STAMP)
 	@echo "report: out/demo-report/index.html"
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf out data/samples

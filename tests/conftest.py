@@ -75,14 +75,34 @@ def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
     return path
 
 
+def shared_once(tmp_path_factory, name: str, make) -> Path:
+    """``make(folder)`` once per test run, shared by the parallel test workers (pytest-xdist):
+    the first worker to get here makes it under a lock, the others wait and reuse it. Keys hash
+    the source path, so everything compared across tests must come from the same folders."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent                      # pytest-N/, above each worker's popen-gwK/
+    folder, done = base / name, base / f"{name}.done"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            if folder.exists():                 # a worker that failed half-way: start again
+                import shutil
+                shutil.rmtree(folder)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """The real sample videos with caption sidecars, as `datakit samples` writes them."""
     from datakit.samples import write_samples
 
-    d = tmp_path_factory.mktemp("samples")
-    write_samples(d)
-    return d
+    return shared_once(tmp_path_factory, "samples", write_samples)
 
 
 def cli_env(**extra) -> dict:
@@ -121,12 +141,14 @@ def demo_fast_run(sample_dir, tmp_path_factory) -> Path:
     import subprocess
     import sys
 
-    out = tmp_path_factory.mktemp("demo_fast") / "out"
-    r = subprocess.run([sys.executable, "-m", "datakit.cli", "run", "pipelines/demo.yaml", "--input", str(sample_dir),
-                        "--output", str(out), "-q", *[a for o in FAST for a in ("--set", o)]],
-                       capture_output=True, text=True, timeout=400, env=cli_env(), cwd=REPO)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return out
+    def make(folder: Path) -> None:
+        r = subprocess.run([sys.executable, "-m", "datakit.cli", "run", "pipelines/demo.yaml", "--input",
+                            str(sample_dir), "--output", str(folder / "out"), "-q",
+                            *[a for o in FAST for a in ("--set", o)]],
+                           capture_output=True, text=True, timeout=400, env=cli_env(), cwd=REPO)
+        assert r.returncode == 0, r.stderr[-2000:]
+
+    return shared_once(tmp_path_factory, "demo_fast", make) / "out"
 
 
 @pytest.fixture(scope="session")
