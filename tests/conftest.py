@@ -1,7 +1,6 @@
 """Shared fixtures: real sample clips (SPEC §11) and small videos made with PyAV."""
 from __future__ import annotations
 
-import io
 import os
 from fractions import Fraction
 from pathlib import Path
