@@ -1,33 +1,27 @@
 """What the trainer's test modules share: the tiny models, the corpora and configs.
 
-The tiny models and the corpora are built once per test session (under pytest's base temp
-folder, reused by every module that asks), because building the corpora runs three pipelines.
+The tiny models and the corpora are built once per test run (shared by the test processes and
+every module that asks, see ``conftest.shared_once``), because building the corpora runs three
+pipelines.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from conftest import REPO
-
-_DONE = "COMPLETE"
+from conftest import REPO, shared_once
 
 
 def tiny_models(tmp_path_factory) -> Path:
     from datakit import tiny
 
-    d = tmp_path_factory.getbasetemp() / "train-tiny-models"
-    if not (d / _DONE).is_file():
-        tiny.write(d)
-        (d / _DONE).write_text("")
-    return d
+    return shared_once(tmp_path_factory, "train-tiny-models", tiny.write)
 
 
 def corpora(tmp_path_factory, sample_dir: Path, models: Path) -> dict[str, str]:
     """t2v shards from the smoke pipeline; mi2v and edit shards from the demo pipelines (face clip)."""
     from datakit import runner, spec
 
-    root = tmp_path_factory.getbasetemp() / "train-corpora"
     face = str(sample_dir / "carphone_pristine.mp4")
     jobs = {
         "t2v": ("smoke", [f"input={sample_dir}", f"captioner.model={models / 'captioner'}",
@@ -35,16 +29,15 @@ def corpora(tmp_path_factory, sample_dir: Path, models: Path) -> dict[str, str]:
         "mi2v": ("demo_mi2v", [f"input={face}", "split.max_clips_per_source=1"]),
         "edit": ("demo_edit", [f"input={face}", "split.max_clips_per_source=1"]),
     }
-    out = {}
-    for task, (name, ov) in jobs.items():
-        dest = root / task
-        if not (root / f"{task}.{_DONE}").is_file():
-            res = runner.run(spec.load(REPO / "pipelines" / f"{name}.yaml", ov + [f"output={dest}"]),
+    def make(name: str, ov: list[str]):
+        def run(folder: Path) -> None:
+            res = runner.run(spec.load(REPO / "pipelines" / f"{name}.yaml", ov + [f"output={folder / 'out'}"]),
                              progress=False)
             assert res.samples_written >= 1, f"{name} wrote no samples"
-            (root / f"{task}.{_DONE}").write_text("")
-        out[task] = str(dest)
-    return out
+        return run
+
+    return {task: str(shared_once(tmp_path_factory, f"train-corpus-{task}", make(name, ov)) / "out")
+            for task, (name, ov) in jobs.items()}
 
 
 def tiny_config(models: Path, roots, output, *overrides):
