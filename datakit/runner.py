@@ -238,6 +238,9 @@ def init_ray(cfg: RayConfig, progress: bool = True, verbose: bool = False) -> No
     # a task that keeps dying drops its block instead of failing the job; the driver
     # turns the sources it lost into `task_failed` rejects (see `run`)
     ctx.max_errored_blocks = -1
+    # per-operator reservations keep a share of the budget for each stage; with 2 CPUs that
+    # share can be one task, so the clips of one long source wait for each other
+    ctx.op_resource_reservation_enabled = cfg.stage_reservations
 
 
 @dataclass

@@ -46,6 +46,9 @@ class RayConfig(BaseModel):
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray (default: all)")
     max_retries: int = Field(3, ge=0, description="retries of a task whose worker died (crash, lost node) "
                                                    "before its sources become `task_failed` rejects")
+    stage_reservations: bool = Field(True, description="Ray Data keeps a share of the CPUs for every stage "
+                                                       "(off: with few CPUs, the clips of one long source "
+                                                       "can be made side by side)")
 
 
 class PipelineSpec(BaseModel):
