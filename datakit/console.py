@@ -141,8 +141,7 @@ def ctrl_c_guard(repeat_s: float = 1.0):
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         yield
         return
-    left = threading.Event()
-
+    left, repeating = threading.Event(), threading.Event()
     main = threading.main_thread().ident
 
     def again() -> None:      # a real signal to the main thread: it also ends a blocking wait
@@ -150,7 +149,8 @@ def ctrl_c_guard(repeat_s: float = 1.0):
             signal.pthread_kill(main, signal.SIGINT)
 
     def pressed(signum, frame):
-        if not any(t.name == "datakit-ctrl-c" for t in threading.enumerate()):
+        if not repeating.is_set():
+            repeating.set()
             threading.Thread(target=again, name="datakit-ctrl-c", daemon=True).start()
         raise KeyboardInterrupt
 

@@ -29,9 +29,9 @@ from typing import Callable
 import pyarrow as pa
 
 from . import faults, fsio, ingest, media, rayinit, summary
+from .console import ctrl_c_guard
 from .output import resume, writer
 from .output.settings import OutputSettings
-from .console import ctrl_c_guard
 from .progress import LiveView, report_progress, start_board
 from .records import Record
 from .spec import PipelineSpec, RayConfig

@@ -10,12 +10,12 @@ import tarfile
 import pytest
 import webdataset as wds
 import yaml
-from conftest import REPO, cli_env
-from outputs import docs, keys, manifests, rejects, tars
 
+from conftest import REPO, cli_env
 from datakit import media, runner, spec
 from datakit.output.errors import OutputError
 from datakit.verify import verify
+from outputs import docs, keys, manifests, rejects, tars
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,7 @@ pipelines.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 from conftest import REPO, shared_once
@@ -29,14 +30,12 @@ def corpora(tmp_path_factory, sample_dir: Path, models: Path) -> dict[str, str]:
         "mi2v": ("demo_mi2v", [f"input={face}", "split.max_clips_per_source=1"]),
         "edit": ("demo_edit", [f"input={face}", "split.max_clips_per_source=1"]),
     }
-    def make(name: str, ov: list[str]):
-        def run(folder: Path) -> None:
-            res = runner.run(spec.load(REPO / "pipelines" / f"{name}.yaml", ov + [f"output={folder / 'out'}"]),
-                             progress=False)
-            assert res.samples_written >= 1, f"{name} wrote no samples"
-        return run
+    def build(name: str, ov: list[str], folder: Path) -> None:
+        res = runner.run(spec.load(REPO / "pipelines" / f"{name}.yaml", ov + [f"output={folder / 'out'}"]),
+                         progress=False)
+        assert res.samples_written >= 1, f"{name} wrote no samples"
 
-    return {task: str(shared_once(tmp_path_factory, f"train-corpus-{task}", make(name, ov)) / "out")
+    return {task: str(shared_once(tmp_path_factory, f"train-corpus-{task}", partial(build, name, ov)) / "out")
             for task, (name, ov) in jobs.items()}
 
 
