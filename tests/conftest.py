@@ -168,7 +168,7 @@ def ray_session():
 #: with these, so the short modules fill in at the end instead of one process finishing a long
 #: module while the other waits. Only a schedule: any order gives the same results.
 LONGEST_MODULES = ["test_cli", "test_curation", "test_train", "test_cluster", "test_train_dist", "test_terminal",
-                   "test_sdedit_smoke", "test_memory", "test_reproduce", "test_pipeline", "test_s3"]
+                   "test_sdedit_smoke", "test_reproduce", "test_pipeline", "test_s3"]
 
 
 def pytest_collection_modifyitems(config, items):

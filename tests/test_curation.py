@@ -103,18 +103,35 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_d
     s = datakit("stats", str(idx), "--json")
     assert s.returncode == 0 and json.loads(s.stdout)["counts"]["indexed"] == len(rows)
 
-    # build A: the spec's own profile; build B: a looser profile (one rule of the offline profile)
+    # build A: the spec's own profile, one sample per commit. Its driver (and the local Ray it started)
+    # is killed after the first commit; the rerun resumes it with a worker killed inside the writer at
+    # each point of a commit (Ray retries the task); a third run has nothing left to do
     a, b = tmp_path / "a", tmp_path / "b"
+    one = ["--set", "shard.max_samples=1"]
+    kill_at_first_commit([*DATAKIT, *build_cmd(idx, a, *one)], a)      # not logged: its work is redone
+    early = set(samples(a))
+    assert early and len(early) < len(spec_kept)
+    marks = [tmp_path / f"fired-{p}" for p in ("after_tar", "before_manifest")]
+    faults = _env(DATAKIT_STAGE_LOG=str(log), DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[6:]}:{m}" for m in marks))
+    r = datakit(*build_cmd(idx, a, *one, "--set", "ray.max_retries=4"), env=faults)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert all(m.exists() for m in marks)
+    r = datakit(*build_cmd(idx, a, *one))
+    assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout
+    got = [row["key"] for row in open_output(str(a)).manifest_rows(["key"])]
+    assert sorted(got) == sorted(spec_kept) and len(got) == len(set(got))
+    assert datakit("verify", str(a), "-q").returncode == 0
+    # build B: a looser profile (one rule of the offline profile)
     loose = profile(tmp_path / "loose.yaml", "loose", [{"name": "too_dark", "metric": "brightness", "min": 0.08}])
-    assert datakit(*build_cmd(idx, a), env=env).returncode == 0
     r = datakit(*build_cmd(idx, b, "--profile", loose), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
 
-    # each clip was scored exactly once, by curate; builds extract only what they keep
+    # each clip was scored exactly once, by curate; builds extract only what they keep (the resumed
+    # build only what the killed one had not committed)
     assert logged(log, "score") == Counter(list(rows))
     sa, sb = samples(a), samples(b)
     assert set(sa) == spec_kept and set(sb) == set(rows)
-    assert logged(log, "extract") == Counter(list(rows)) + Counter(list(sa)) + Counter(list(sb))
+    assert logged(log, "extract") == Counter(list(rows)) + Counter(set(sa) - early) + Counter(list(sb))
     assert {d["filter"]["profile"] for d, _ in sa.values()} == {"offline"}
     assert {d["filter"]["profile"] for d, _ in sb.values()} == {"loose"}
     for k in sa:                      # kept by both: the same bytes
@@ -128,7 +145,8 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_d
     r = datakit(*build_cmd(idx, a, "--profile", loose), env=env)
     added = len(rows) - len(spec_kept)
     assert r.returncode == 0 and f"wrote {added} sample{'s' * (added != 1)} in" in r.stdout, r.stdout + r.stderr
-    assert logged(log, "extract") == Counter(list(rows)) + Counter(list(sa)) + Counter(list(sb)) + Counter(set(rows) - spec_kept)
+    assert logged(log, "extract") == (Counter(list(rows)) + Counter(set(sa) - early) + Counter(list(sb))
+                                      + Counter(set(rows) - spec_kept))
     sa2 = samples(a)
     assert set(sa2) == set(rows)
     for k in sa:
@@ -181,13 +199,13 @@ def test_build_refuses_what_it_cannot_build_with_one_line(curated, tmp_path):
     assert r.returncode == 2 and "no_such_profile" in r.stderr
 
 
-def test_kills_of_curate_and_build_resume_to_the_clean_key_sets(sample_dir, tmp_path, demo_fast_run):
+def test_kills_of_curate_resume_to_the_clean_index(sample_dir, tmp_path, demo_fast_run):
+    """The index a curate writes survives what a run survives (a killed build is resumed in the test above)."""
     one = ["--set", "shard.max_samples=1"]
-    # a clean `run` holds the clean curate's index and the clean build's samples (the test above)
+    # a clean `run` holds the clean curate's index (test_run_writes_the_index_and_a_build_from_it_matches_the_run)
     want = sorted(index_rows(demo_fast_run))
-    want_built = sorted(row["key"] for row in open_output(str(demo_fast_run)).manifest_rows(["key"]))
 
-    # curate: the driver killed after its first commit, then workers killed inside the writer
+    # the driver killed after its first commit, then workers killed inside the writer
     idx = tmp_path / "idx"
     kill_at_first_commit([*DATAKIT, *curate_cmd(sample_dir, idx, *one)], idx)
     partial = set(index_rows(idx))
@@ -202,18 +220,3 @@ def test_kills_of_curate_and_build_resume_to_the_clean_key_sets(sample_dir, tmp_
     r = datakit(*curate_cmd(sample_dir, idx, *one))
     assert r.returncode == 0 and "indexed 0 clips" in r.stdout, r.stdout
     assert datakit("verify", str(idx), "-q").returncode == 0
-
-    # build: the same
-    out = tmp_path / "build"
-    kill_at_first_commit([*DATAKIT, *build_cmd(idx, out, *one)], out)
-    assert 0 < len(samples(out)) < len(want_built)
-    marks = [tmp_path / f"fired-b-{p}" for p in ("after_tar", "before_manifest")]
-    env = _env(DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[8:]}:{m}" for m in marks))
-    r = datakit(*build_cmd(idx, out, *one, "--set", "ray.max_retries=4"), env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert all(m.exists() for m in marks)
-    got = [row["key"] for row in open_output(str(out)).manifest_rows(["key"])]
-    assert sorted(got) == want_built and len(got) == len(set(got))
-    r = datakit(*build_cmd(idx, out, *one))
-    assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout
-    assert datakit("verify", str(out), "-q").returncode == 0
