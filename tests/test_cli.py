@@ -7,10 +7,9 @@ import sys
 
 import pytest
 
-from badinputs import make_bad_inputs
 from conftest import FAST, REPO, kill_at_first_commit
 from datakit.console import NATIVE_LINE
-from outputs import docs, keys, rejects
+from outputs import docs, rejects
 
 DATAKIT = [sys.executable, "-m", "datakit.cli"]
 

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 
-import pyarrow.parquet as pq
 import pytest
 
-from output_fixture import make_output
 
 from datakit import cli
 from datakit.samples import sample_paths

@@ -12,7 +12,7 @@ from datakit import media, runner, spec
 from datakit.output import reader, resume, writer
 from datakit.records import Record, clip_id
 from datakit.samples import sample_paths
-from datakit.scoring import METRICS, SCORE_KEYS, profiles
+from datakit.scoring import METRICS, profiles
 from datakit.scoring.weights import MissingWeights
 from datakit.stages.filter import Filter, FilterConfig
 from datakit.stages.score import Score, ScoreConfig

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import REPO
-from datakit import media, runner, spec, tiny
+from datakit import media, spec
 from datakit.output import reader
 from datakit.verify import verify
 
@@ -35,20 +36,24 @@ def smoke_spec(samples, models, out):
     return spec.parse(tree, source="smoke.yaml")
 
 
-def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path, ray_session):
-    models = tmp_path / "tiny-models"
-    tiny.write(models)
-    sp = smoke_spec(sample_dir, models, tmp_path / "out")
+def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path_factory, ray_session):
+    """`pipelines/smoke.yaml` as shipped, its tiny models written by `datakit models tiny`: the trainer's
+    t2v corpus, made once per test run (train_helpers)."""
+    import train_helpers
+
+    models = train_helpers.tiny_models(tmp_path_factory)
+    sp = smoke_spec(sample_dir, models, "unused")
     assert {"captioner", "sdedit", "synthetic"} <= set(sp.stage_names())
     names = sp.stage_names()
     assert names.index("sdedit") < names.index("synthetic")
+    root = train_helpers.corpora(tmp_path_factory, sample_dir, models, tasks=("t2v",))["t2v"]
 
-    res = runner.run(sp, progress=False)
-    assert res.samples_written == 3 and res.rejects_written == 0
-    rep = verify(str(tmp_path / "out"))
+    summary = json.loads((Path(root) / "meta" / "summary.json").read_text())
+    assert summary["counts"]["samples"] == 3 and summary["counts"]["rejects"] == 0
+    rep = verify(root)
     assert rep.ok, rep.problems
 
-    out = reader.open_output(str(tmp_path / "out"))
+    out = reader.open_output(root)
     rows = list(out.sample_rows())
     assert len(rows) == 3
     typed = {r["key"]: r for r in out.manifest_rows(["key", "sdedit", "degradations", "lr"])}
@@ -73,21 +78,22 @@ def test_smoke_pipeline_runs_every_stage_on_tiny_models(sample_dir, tmp_path, ra
 
     import webdataset as wds
 
-    for s in wds.WebDataset(sorted(str(p) for p in (tmp_path / "out" / "shards").glob("smoke-*.tar")), shardshuffle=False):
+    for s in wds.WebDataset(sorted(str(p) for p in (Path(root) / "shards").glob("smoke-*.tar")), shardshuffle=False):
         doc = json.loads(s["json"])
         assert s["txt"].decode() and doc["synthetic_models"] is True
         assert media.decode(s["lr.mp4"]).shape[0] == doc["num_frames"]
 
 
-def test_smoke_curate_then_build_per_profile(sample_dir, tmp_path, ray_session):
+def test_smoke_curate_then_build_per_profile(sample_dir, tmp_path, tmp_path_factory, ray_session):
     """curate → inspect → build on the smoke pipeline: the index holds every scored clip and no media; a
     build with a stricter profile runs the captioner and SDEdit for the clips it keeps only, and a looser
     one into the same output adds the rest."""
     from datakit import curation
     from datakit.report import data as report_data
 
-    models = tmp_path / "tiny-models"
-    tiny.write(models)
+    import train_helpers
+
+    models = train_helpers.tiny_models(tmp_path_factory)
     idx, out = tmp_path / "idx", tmp_path / "built"
     res = curation.curate(smoke_spec(sample_dir, models, idx), progress=False)
     assert res.indexed == 3 and res.rejects_written == 0

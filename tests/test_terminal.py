@@ -18,20 +18,6 @@ pytestmark = pytest.mark.slow
 DATAKIT = str(Path(sys.executable).parent / "datakit")
 
 
-def test_run_finishes_at_an_interactive_terminal_with_ffmpeg_on_path(sample_dir, tmp_path):
-    """Job control on, an ``ffmpeg`` on PATH that touches the terminal: Ray's workers and
-    their children must not inherit the terminal (they used to stop forever on SIGTTOU)."""
-    out = tmp_path / "out"
-    env = {"PATH": f"{ffmpeg_dir(tmp_path)}:{Path(sys.executable).parent}:/usr/bin:/bin"}
-    run = run_at_terminal([DATAKIT, "run", "pipelines/demo.yaml", "--limit", "1", "--input", str(sample_dir),
-                           "--output", str(out), "--set", "synthetic.profile=bicubic"],
-                          cwd=REPO, env=env, timeout=240)
-    assert run.status is not None, f"hung at the terminal; stopped processes: {run.stopped}\n{run.screen[-2000:]}"
-    assert run.status == 0, run.screen[-3000:]
-    report = verify(str(out))
-    assert report.ok and report.samples > 0
-
-
 @pytest.fixture()
 def ray_tmp():
     """A Ray temp root of the test's own (short: Ray's socket paths have a length limit)."""
@@ -66,7 +52,11 @@ def test_ctrl_c_stops_the_job_in_one_line_and_leaves_no_ray_process(sample_dir, 
     assert not _leftovers(ray_tmp)
 
 
-def test_a_run_after_a_killed_driver_cleans_up_what_it_left(sample_dir, tmp_path, ray_tmp):
+def test_a_run_at_a_terminal_cleans_up_after_a_killed_driver_and_finishes(sample_dir, tmp_path, ray_tmp):
+    """A driver killed mid-job leaves Ray processes and a session folder behind. The next run, typed
+    at an interactive terminal (job control on, an ``ffmpeg`` on PATH that touches the terminal), says
+    that it cleans them up, and finishes: Ray's workers and their children must not inherit the
+    terminal (they used to stop forever on SIGTTOU)."""
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
     cmd = [DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--set", "synthetic.profile=bicubic"]
     p = subprocess.Popen(cmd + ["--output", str(tmp_path / "a")], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -79,9 +69,14 @@ def test_a_run_after_a_killed_driver_cleans_up_what_it_left(sample_dir, tmp_path
     p.wait()
     dead = [str(s.parent) for s in Path(ray_tmp, "ray").glob("session_2*/datakit-driver.json")]
     assert len(dead) == 1
-    r = subprocess.run(cmd + ["--output", str(tmp_path / "b"), "--limit", "1", "-q"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert f"cleaned up after an earlier datakit run that was killed (pid {p.pid})" in r.stderr
+    out = tmp_path / "b"
+    run = run_at_terminal(cmd + ["--output", str(out), "--limit", "1"], cwd=REPO, timeout=300,
+                          env={"RAY_TMPDIR": ray_tmp,
+                               "PATH": f"{ffmpeg_dir(tmp_path)}:{Path(sys.executable).parent}:/usr/bin:/bin"})
+    assert run.status is not None, f"hung at the terminal; stopped processes: {run.stopped}\n{run.screen[-2000:]}"
+    assert run.status == 0, run.screen[-3000:]
+    assert f"cleaned up after an earlier datakit run that was killed (pid {p.pid})" in run.screen, run.screen[-3000:]
     assert not Path(dead[0]).exists()
     assert not [x for x in _leftovers(ray_tmp) if dead[0] in str(x)]
+    report = verify(str(out))
+    assert report.ok and report.samples > 0
