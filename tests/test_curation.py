@@ -78,19 +78,45 @@ def same_sample(a, b):
 
 @pytest.fixture(scope="module")
 def curated(sample_dir, tmp_path_factory):
-    """A clip index of the samples, every stage logging the keys it processed."""
+    """The module's clip index of the samples, made the hard way: `curate` (one clip per commit) is
+    killed with its local Ray after its first commit, then rerun with a worker killed inside the
+    writer at each point of a commit (Ray retries the task). Every stage of the rerun and of what
+    follows logs the keys it processed. Returns the index, the log folder, the keys the killed run
+    had committed and the fault marks."""
     tmp = tmp_path_factory.mktemp("curated")
-    log = tmp / "log"
+    idx, log = tmp / "idx", tmp / "log"
     log.mkdir()
-    r = datakit(*curate_cmd(sample_dir, tmp / "idx"), env=_env(DATAKIT_STAGE_LOG=str(log)))
+    one = ["--set", "shard.max_samples=1"]
+    kill_at_first_commit([*DATAKIT, *curate_cmd(sample_dir, idx, *one)], idx)      # not logged: its work is redone
+    early = set(index_rows(idx))
+    marks = [tmp / f"fired-{p}" for p in ("after_index", "before_manifest")]
+    env = _env(DATAKIT_STAGE_LOG=str(log), DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[6:]}:{m}" for m in marks))
+    r = datakit(*curate_cmd(sample_dir, idx, *one, "--set", "ray.max_retries=4"), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
-    return tmp / "idx", log
+    return idx, log, early, marks
+
+
+def test_a_killed_curate_resumes_to_the_clean_index(curated, sample_dir, demo_fast_run):
+    """The index a curate writes survives what a run survives (a killed build: the test below)."""
+    idx, log, early, marks = curated
+    # a clean `run` holds the clean curate's index (test_run_writes_the_index_and_a_build_from_it_matches_the_run)
+    want = sorted(index_rows(demo_fast_run))
+    assert early and len(early) < len(want)
+    assert all(m.exists() for m in marks)                       # each fault happened
+    keys = [row["key"] for row in open_output(str(idx)).index_rows(["key"])]
+    assert sorted(keys) == want and len(keys) == len(set(keys))
+    # the rerun scored only what the killed run had not committed, each clip once
+    assert logged(log, "score") == Counter(set(want) - early)
+    r = datakit(*curate_cmd(sample_dir, idx, "--set", "shard.max_samples=1"))
+    assert r.returncode == 0 and "indexed 0 clips" in r.stdout, r.stdout
+    assert datakit("verify", str(idx), "-q").returncode == 0
 
 
 def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_dir, tmp_path):
-    idx, log = curated
+    idx, log, early_index, _ = curated
     env = _env(DATAKIT_STAGE_LOG=str(log))
     rows = index_rows(idx)
+    curated_once = Counter(set(rows) - early_index)      # what the resumed curate scored and extracted
     assert len(rows) >= 8
     out = open_output(str(idx))
     assert out.kind == "curate" and out.count_samples() == 0 and not list((idx / "shards").iterdir())
@@ -126,12 +152,13 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_d
     r = datakit(*build_cmd(idx, b, "--profile", loose), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
 
-    # each clip was scored exactly once, by curate; builds extract only what they keep (the resumed
-    # build only what the killed one had not committed)
-    assert logged(log, "score") == Counter(list(rows))
+    # each clip was scored once, by curate (the rerun only those the killed one had not committed);
+    # builds score nothing and extract only what they keep (the resumed build only what the killed
+    # one had not committed)
+    assert logged(log, "score") == curated_once
     sa, sb = samples(a), samples(b)
     assert set(sa) == spec_kept and set(sb) == set(rows)
-    assert logged(log, "extract") == Counter(list(rows)) + Counter(set(sa) - early) + Counter(list(sb))
+    assert logged(log, "extract") == curated_once + Counter(set(sa) - early) + Counter(list(sb))
     assert {d["filter"]["profile"] for d, _ in sa.values()} == {"offline"}
     assert {d["filter"]["profile"] for d, _ in sb.values()} == {"loose"}
     for k in sa:                      # kept by both: the same bytes
@@ -145,7 +172,7 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_d
     r = datakit(*build_cmd(idx, a, "--profile", loose), env=env)
     added = len(rows) - len(spec_kept)
     assert r.returncode == 0 and f"wrote {added} sample{'s' * (added != 1)} in" in r.stdout, r.stdout + r.stderr
-    assert logged(log, "extract") == (Counter(list(rows)) + Counter(set(sa) - early) + Counter(list(sb))
+    assert logged(log, "extract") == (curated_once + Counter(set(sa) - early) + Counter(list(sb))
                                       + Counter(set(rows) - spec_kept))
     sa2 = samples(a)
     assert set(sa2) == set(rows)
@@ -158,7 +185,7 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_d
     r = datakit(*build_cmd(idx, b, "--profile", tight), env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not keep" in r.stderr, r.stderr
     assert "new --output" in r.stderr and set(samples(b)) == set(rows)
-    assert logged(log, "score") == Counter(list(rows))                     # still scored once
+    assert logged(log, "score") == curated_once                           # still scored once
 
     # the trainer reads both builds at once: a clip kept by both is one item; the index alone is no corpus
     from datakit.train.data import DataError, build_index
@@ -188,7 +215,7 @@ def test_run_writes_the_index_and_a_build_from_it_matches_the_run(demo_fast_run,
 
 
 def test_build_refuses_what_it_cannot_build_with_one_line(curated, tmp_path):
-    idx, _ = curated
+    idx = curated[0]
     r = datakit(*build_cmd(idx, tmp_path / "o", "--set", "split.frames=21"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "curated with other settings" in r.stderr, r.stderr
     r = datakit(*build_cmd(tmp_path / "nothing", tmp_path / "o"))
@@ -197,26 +224,3 @@ def test_build_refuses_what_it_cannot_build_with_one_line(curated, tmp_path):
     assert r.returncode == 2 and "the index itself" in r.stderr
     r = datakit(*build_cmd(idx, tmp_path / "o", "--profile", "no_such_profile"))
     assert r.returncode == 2 and "no_such_profile" in r.stderr
-
-
-def test_kills_of_curate_resume_to_the_clean_index(sample_dir, tmp_path, demo_fast_run):
-    """The index a curate writes survives what a run survives (a killed build is resumed in the test above)."""
-    one = ["--set", "shard.max_samples=1"]
-    # a clean `run` holds the clean curate's index (test_run_writes_the_index_and_a_build_from_it_matches_the_run)
-    want = sorted(index_rows(demo_fast_run))
-
-    # the driver killed after its first commit, then workers killed inside the writer
-    idx = tmp_path / "idx"
-    kill_at_first_commit([*DATAKIT, *curate_cmd(sample_dir, idx, *one)], idx)
-    partial = set(index_rows(idx))
-    assert partial and len(partial) < len(want)
-    marks = [tmp_path / f"fired-c-{p}" for p in ("after_index", "before_manifest")]
-    env = _env(DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[8:]}:{m}" for m in marks))
-    r = datakit(*curate_cmd(sample_dir, idx, *one, "--set", "ray.max_retries=4"), env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert all(m.exists() for m in marks)
-    keys = [row["key"] for row in open_output(str(idx)).index_rows(["key"])]
-    assert sorted(keys) == want and len(keys) == len(set(keys))
-    r = datakit(*curate_cmd(sample_dir, idx, *one))
-    assert r.returncode == 0 and "indexed 0 clips" in r.stdout, r.stdout
-    assert datakit("verify", str(idx), "-q").returncode == 0
