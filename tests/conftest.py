@@ -113,7 +113,11 @@ def cli_env(**extra) -> dict:
 
 def kill_at_first_commit(argv: list[str], out: Path) -> None:
     """Start ``argv`` (a `datakit` job writing ``out``) and SIGKILL it and the local Ray it started as
-    soon as its first batch is committed (a manifest appears); fail if it ends or finishes first."""
+    soon as its first batch is committed (a manifest appears); fail if it ends or finishes first.
+
+    Ray's workers run in process groups of their own and outlive their driver for a moment (a
+    writer may still commit a batch): they are stopped too (as the next datakit run on this
+    machine would), so what ``out`` holds on return is what the rerun finds."""
     import signal
     import subprocess
     import time
@@ -129,6 +133,9 @@ def kill_at_first_commit(argv: list[str], out: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        from datakit.rayinit import reap_dead_sessions
+
+        reap_dead_sessions()
     assert not (out / "meta" / "summary.json").exists(), "the job finished before the kill"
 
 

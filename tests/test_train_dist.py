@@ -30,6 +30,19 @@ def corpora(tmp_path_factory, sample_dir, tiny_models, ray_session):
     return train_helpers.corpora(tmp_path_factory, sample_dir, tiny_models)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_ray_afterwards(ray_session):
+    """Later modules of this test process get a fresh Ray: in the one Ray Train used here, a later
+    in-process job's ``ray.cluster_resources()`` never returned (seen twice, with the terminal
+    tests' minute in between)."""
+    yield
+    from datakit.runner import init_ray
+    from datakit.spec import RayConfig
+
+    ray_session.shutdown()
+    init_ray(RayConfig(num_cpus=2), progress=False)
+
+
 def _runs(config: dict) -> None:
     """Ray Train worker loop: train each config of ``config["runs"]`` in turn on this worker group."""
     import json as _json
