@@ -139,6 +139,24 @@ def kill_at_first_commit(argv: list[str], out: Path) -> None:
     assert not (out / "meta" / "summary.json").exists(), "the job finished before the kill"
 
 
+def kill_then_resume(argv: list[str], out: Path, points: tuple[str, ...], marks_dir: Path, committed,
+                     **env) -> object:
+    """A `datakit` job killed after its first commit (:func:`kill_at_first_commit`), then rerun with a
+    worker killed inside the writer once at each of ``points`` (Ray retries the task). Returns what
+    ``committed(out)`` read between the two; ``env``: extra variables of the rerun."""
+    import subprocess
+
+    kill_at_first_commit(argv, out)
+    early = committed(out)
+    marks = [marks_dir / f"fired-{p}" for p in points]
+    faults = ",".join(f"write:{p}:{m}" for p, m in zip(points, marks))
+    r = subprocess.run([*argv, "--set", "ray.max_retries=4"], cwd=REPO, env=cli_env(DATAKIT_FAULT_INJECT=faults, **env),
+                       capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert all(m.exists() for m in marks), "a fault did not happen"
+    return early
+
+
 @pytest.fixture(scope="session")
 def demo_fast_run(sample_dir, tmp_path_factory) -> Path:
     """``datakit run pipelines/demo.yaml --set FAST`` on the samples, once for the session: the
@@ -162,12 +180,17 @@ def ray_session():
     """One local Ray for the in-process runs of the whole test session."""
     import ray
 
+    start_session_ray()
+    yield ray
+    ray.shutdown()
+
+
+def start_session_ray() -> None:
+    """The in-process Ray of :func:`ray_session` (2 CPUs)."""
     from datakit.runner import init_ray
     from datakit.spec import RayConfig
 
     init_ray(RayConfig(num_cpus=2), progress=False)
-    yield ray
-    ray.shutdown()
 
 
 #: The longest modules, longest first (seconds from ``pytest --durations=0`` on a 2-core machine,

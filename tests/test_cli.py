@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import FAST, REPO, kill_at_first_commit
+from conftest import FAST, REPO, kill_then_resume
 from datakit.console import NATIVE_LINE
 from outputs import docs, rejects
 
@@ -66,10 +66,13 @@ def _spans(out):
     return sorted((os.path.basename(r["source_uri"]), r["start_frame"], r["end_frame"]) for r in docs(out))
 
 
+def _made(out):
+    """Every clip the job made: its samples and the clips the quality filter turned down."""
+    return docs(out) + [x["meta"] for x in rejects(out) if x["stage"] == "filter"]
+
+
 def _clips(out):
-    """Spans of every clip the job made: its samples and the clips the quality filter turned down."""
-    made = docs(out) + [x["meta"] for x in rejects(out) if x["stage"] == "filter"]
-    return sorted((os.path.basename(r["source_uri"]), r["start_frame"], r["end_frame"]) for r in made)
+    return sorted((os.path.basename(r["source_uri"]), r["start_frame"], r["end_frame"]) for r in _made(out))
 
 
 @pytest.mark.slow
@@ -94,7 +97,7 @@ def test_broken_and_odd_inputs_become_rejects_or_samples_and_good_clips_all_arri
     assert not [line for line in r.stderr.splitlines() if NATIVE_LINE.match(line.encode())], r.stderr[-2000:]
     rej_all = [x for x in rejects(out) if x["stage"] != "filter"]
     assert all(x["detail"] for x in rej_all)
-    made = docs(out) + [x["meta"] for x in rejects(out) if x["stage"] == "filter"]
+    made = _made(out)
     for name, (path, expected) in corpus.items():
         rej = [x for x in rej_all if x["source_uri"] == str(path)]
         got = [x for x in made if x["source_uri"] == str(path)]
@@ -130,19 +133,11 @@ def test_kills_of_the_driver_and_inside_a_writer_resume_to_the_clean_key_set(sam
     want = sorted(_keys(clean))
     assert want and len(rejects(clean)) >= 1          # the filter turns a clip down: rejects get written too
 
-    # 1. the driver (and the local Ray it started) killed once the first batch is committed
+    # the driver (and the local Ray it started) killed once the first batch is committed; the rerun
+    # resumes, with a worker killed inside the writer at each point of a commit
     out = tmp_path / "out"
-    kill_at_first_commit(_run_cmd(sample_dir, out), out)
-    partial = _keys(out)
-
-    # 2. the rerun resumes, with a worker killed inside the writer at each point of a commit
-    #    (once each: Ray retries the task)
-    marks = [tmp_path / f"fired-{p}" for p in ("after_tar", "after_rejects", "before_manifest")]
-    env = dict(_env(), DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[6:]}:{m}" for m in marks))
-    r = subprocess.run(_run_cmd(sample_dir, out, "--set", "ray.max_retries=4"), cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=400)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert all(m.exists() for m in marks)                # each kill happened
+    partial = kill_then_resume(_run_cmd(sample_dir, out), out, ("after_tar", "after_rejects", "before_manifest"),
+                               tmp_path, _keys)
     got = _keys(out)
     assert len(got) == len(set(got)) and set(partial) <= set(got) and sorted(got) == want
     assert sorted(x["key"] for x in rejects(out)) == sorted(x["key"] for x in rejects(clean))

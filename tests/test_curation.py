@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from conftest import FAST, REPO, kill_at_first_commit
+from conftest import FAST, REPO, kill_then_resume
 from datakit.output.reader import open_output, reject_meta, sample_doc
 
 pytestmark = pytest.mark.slow
@@ -81,28 +81,24 @@ def curated(sample_dir, tmp_path_factory):
     """The module's clip index of the samples, made the hard way: `curate` (one clip per commit) is
     killed with its local Ray after its first commit, then rerun with a worker killed inside the
     writer at each point of a commit (Ray retries the task). Every stage of the rerun and of what
-    follows logs the keys it processed. Returns the index, the log folder, the keys the killed run
-    had committed and the fault marks."""
+    follows logs the keys it processed. Returns the index, the log folder and the keys the killed
+    run had committed."""
     tmp = tmp_path_factory.mktemp("curated")
     idx, log = tmp / "idx", tmp / "log"
     log.mkdir()
-    one = ["--set", "shard.max_samples=1"]
-    kill_at_first_commit([*DATAKIT, *curate_cmd(sample_dir, idx, *one)], idx)      # not logged: its work is redone
-    early = set(index_rows(idx))
-    marks = [tmp / f"fired-{p}" for p in ("after_index", "before_manifest")]
-    env = _env(DATAKIT_STAGE_LOG=str(log), DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[6:]}:{m}" for m in marks))
-    r = datakit(*curate_cmd(sample_dir, idx, *one, "--set", "ray.max_retries=4"), env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return idx, log, early, marks
+    # the killed run is not logged: its work is redone
+    early = kill_then_resume([*DATAKIT, *curate_cmd(sample_dir, idx, "--set", "shard.max_samples=1")], idx,
+                             ("after_index", "before_manifest"), tmp, lambda o: set(index_rows(o)),
+                             DATAKIT_STAGE_LOG=str(log))
+    return idx, log, early
 
 
 def test_a_killed_curate_resumes_to_the_clean_index(curated, sample_dir, demo_fast_run):
     """The index a curate writes survives what a run survives (a killed build: the test below)."""
-    idx, log, early, marks = curated
+    idx, log, early = curated
     # a clean `run` holds the clean curate's index (test_run_writes_the_index_and_a_build_from_it_matches_the_run)
     want = sorted(index_rows(demo_fast_run))
     assert early and len(early) < len(want)
-    assert all(m.exists() for m in marks)                       # each fault happened
     keys = [row["key"] for row in open_output(str(idx)).index_rows(["key"])]
     assert sorted(keys) == want and len(keys) == len(set(keys))
     # the rerun scored each clip at most once (the clips of sources the killed run had not finished)
@@ -114,7 +110,7 @@ def test_a_killed_curate_resumes_to_the_clean_index(curated, sample_dir, demo_fa
 
 
 def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_dir, tmp_path):
-    idx, log, _, _ = curated
+    idx, log, _ = curated
     env = _env(DATAKIT_STAGE_LOG=str(log))
     rows = index_rows(idx)
     # what the resumed curate scored and extracted (each clip at most once: the test above)
@@ -136,14 +132,9 @@ def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_d
     # each point of a commit (Ray retries the task); a third run has nothing left to do
     a, b = tmp_path / "a", tmp_path / "b"
     one = ["--set", "shard.max_samples=1"]
-    kill_at_first_commit([*DATAKIT, *build_cmd(idx, a, *one)], a)      # not logged: its work is redone
-    early = set(samples(a))
+    early = kill_then_resume([*DATAKIT, *build_cmd(idx, a, *one)], a, ("after_tar", "before_manifest"), tmp_path,
+                             lambda o: set(samples(o)), DATAKIT_STAGE_LOG=str(log))     # the killed run: not logged
     assert early and len(early) < len(spec_kept)
-    marks = [tmp_path / f"fired-{p}" for p in ("after_tar", "before_manifest")]
-    faults = _env(DATAKIT_STAGE_LOG=str(log), DATAKIT_FAULT_INJECT=",".join(f"write:{m.name[6:]}:{m}" for m in marks))
-    r = datakit(*build_cmd(idx, a, *one, "--set", "ray.max_retries=4"), env=faults)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert all(m.exists() for m in marks)
     r = datakit(*build_cmd(idx, a, *one))
     assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout
     got = [row["key"] for row in open_output(str(a)).manifest_rows(["key"])]

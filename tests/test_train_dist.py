@@ -36,11 +36,10 @@ def fresh_ray_afterwards(ray_session):
     in-process job's ``ray.cluster_resources()`` never returned (seen twice, with the terminal
     tests' minute in between)."""
     yield
-    from datakit.runner import init_ray
-    from datakit.spec import RayConfig
+    from conftest import start_session_ray
 
     ray_session.shutdown()
-    init_ray(RayConfig(num_cpus=2), progress=False)
+    start_session_ray()
 
 
 def _runs(config: dict) -> None:
