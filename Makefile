@@ -37,7 +37,7 @@ demo: $(STAMP)
 	@echo "report: out/demo-report/index.html"
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --max-worker-restart 1
 
 clean:
 	rm -rf out data/samples

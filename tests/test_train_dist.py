@@ -2,18 +2,21 @@
 exactly and load anywhere, and a stop request ends every worker at the same step with a checkpoint.
 
 Each Ray Train start costs seconds, so the checks share two runs: one worker loop that trains
-several configs in turn (``_runs``), and the real ``datakit train`` entry point once.
+several configs in turn (``dist_runs.py``), and the real ``datakit train`` command once. Both run in
+processes of their own, as users run them: never Ray Train in the test process (see ``dist_runs.py``).
 """
 from __future__ import annotations
 
 import json
-import threading
+import subprocess
+import sys
 import time
 
 import pytest
 import torch
 
 import train_helpers
+from conftest import REPO, cli_env
 
 torch.set_num_threads(1)
 
@@ -30,55 +33,10 @@ def corpora(tmp_path_factory, sample_dir, tiny_models, ray_session):
     return train_helpers.corpora(tmp_path_factory, sample_dir, tiny_models)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fresh_ray_afterwards(ray_session):
-    """Later modules of this test process get a fresh Ray: in the one Ray Train used here, a later
-    in-process job's ``ray.cluster_resources()`` never returned (seen twice, with the terminal
-    tests' minute in between)."""
-    yield
-    from conftest import start_session_ray
-
-    ray_session.shutdown()
-    start_session_ray()
-
-
-def _runs(config: dict) -> None:
-    """Ray Train worker loop: train each config of ``config["runs"]`` in turn on this worker group."""
-    import json as _json
-
-    import ray.train
-    import torch as _torch
-
-    from datakit.train.config import TrainConfig
-    from datakit.train.control import StopRequest
-    from datakit.train.trainer import Trainer
-
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    out = {}
-    for name, doc in config["runs"]:
-        cfg = TrainConfig.model_validate(doc)
-        t = Trainer(cfg, rank=rank, world=world, device="cpu")
-        start = t.step
-        hist = t.fit(stop=StopRequest(cfg.output))
-        out[name] = {"start": start, "step": t.step, "interrupted": t.interrupted,
-                     "loss": [r["loss"] for r in hist], "grad_norm": [r["grad_norm"] for r in hist],
-                     "local_numel": sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel()
-                                        for p in t.model.parameters()),
-                     "numel": sum(p.numel() for p in t.model.parameters())}
-        _torch.distributed.barrier()
-    with open(config["result"].format(rank=rank), "w") as f:
-        _json.dump(out, f)
-
-
 def test_fsdp_step_equals_ddp_and_sharded_checkpoints_resume(corpora, tiny_models, tmp_path):
-    import ray.cloudpickle
-
     from datakit.train import checkpoint as ckpt
     from datakit.train.infer import load_checkpoint_model
-    from datakit.train.trainer import Trainer, ray_trainer
-
-    ray.cloudpickle.register_pickle_by_value(__import__(__name__))
+    from datakit.train.trainer import Trainer
 
     def cfg(name, *over):
         return train_helpers.tiny_config(tiny_models, [corpora["t2v"]], tmp_path / name, "distributed.workers=2",
@@ -92,10 +50,12 @@ def test_fsdp_step_equals_ddp_and_sharded_checkpoints_resume(corpora, tiny_model
                             "checkpoint.every=100", "model.precision=bf16", "model.gradient_checkpointing=true"))]
     (tmp_path / "stopped").mkdir()
     (tmp_path / "stopped" / "STOP").write_text("")          # stop after the first step
-    trainer, _ = ray_trainer(runs[0][1], loop=_runs, loop_config={
-        "runs": [(n, c.model_dump(mode="json")) for n, c in runs], "result": str(tmp_path / "result-{rank}.json")})
-    result = trainer.fit()
-    assert result.error is None
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"runs": [(n, c.model_dump(mode="json")) for n, c in runs],
+                               "result": str(tmp_path / "result-{rank}.json")}))
+    r = subprocess.run([sys.executable, str(REPO / "tests" / "dist_runs.py"), str(job)], cwd=REPO, env=cli_env(),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
     res = [json.loads((tmp_path / f"result-{r}.json").read_text()) for r in range(2)]
 
     ddp, fsdp, resumed, stopped = (res[0][n] for n, _ in runs)
@@ -142,30 +102,29 @@ def test_fsdp_step_equals_ddp_and_sharded_checkpoints_resume(corpora, tiny_model
 
 
 def test_two_worker_fsdp_run_stops_on_request(corpora, tiny_models, tmp_path):
-    """The real entry point on Ray Train: FSDP, reports, sharded checkpoints, and a stop request from
-    the driver (what its Ctrl-C handler makes) ending both workers with a checkpoint."""
-    from datakit.train import trainer
+    """The real `datakit train` on Ray Train: FSDP, reports, sharded checkpoints, and a stop request
+    (``OUTPUT/STOP``, what its Ctrl-C handler writes) ending both workers with a checkpoint, exit 130."""
     from datakit.train.control import StopRequest
 
     out = tmp_path / "ray"
-    cfg = train_helpers.tiny_config(tiny_models, [corpora["t2v"]], out, "stages.0.steps=200", "distributed.workers=2",
-                                    "distributed.strategy=fsdp", "checkpoint.every=2", "log_every=2")
-    stop = StopRequest(cfg.output)
-    box = {}
-    th = threading.Thread(target=lambda: box.update(res=trainer.train(cfg, stop=stop)))
-    th.start()
+    sets = [f"base_model={tiny_models / 'wan'}", f"data.roots=[{corpora['t2v']}]", "stages.0.steps=200",
+            "distributed.workers=2", "distributed.strategy=fsdp", "checkpoint.every=2", "log_every=2"]
+    cmd = [sys.executable, "-m", "datakit.cli", "train", str(REPO / "pipelines" / "train_tiny.yaml"), "-q",
+           "--output", str(out), *(x for s in sets for x in ("--set", s))]
+    p = subprocess.Popen(cmd, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = out / "metrics.jsonl"
     deadline = time.time() + 600
-    while th.is_alive() and time.time() < deadline:
+    while p.poll() is None and time.time() < deadline:
         if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
-            stop.request()
+            StopRequest(str(out)).request()
             break
         time.sleep(0.2)
-    th.join(600)
-    res = box["res"]
-    assert res["workers"] == 2 and res["backend"] == "gloo" and res["strategy"] == "fsdp" and res["interrupted"]
-    end = res["end_step"]
-    assert 3 <= end < 200 and res["checkpoint"].endswith(f"step-{end:08d}")
+    stdout, stderr = p.communicate(timeout=600)
+    assert p.returncode == 130, (stdout, stderr[-3000:])
+    said = [x for x in stderr.splitlines() if x.startswith("datakit:")]
+    assert len(said) == 1 and "written" in said[0], stderr[-3000:]
+    end = int(said[0].split("after step ")[1].split(":")[0])
+    assert 3 <= end < 200 and f"step-{end:08d}" in said[0]
     info = json.loads((out / "checkpoints" / f"step-{end:08d}" / "trainer.json").read_text())
     assert info["world_size"] == 2 and info["strategy"] == "fsdp" and info["shards"]["count"] == 2
     recs = [json.loads(x) for x in metrics.read_text().splitlines()]
