@@ -73,10 +73,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, verbose: b
             ray.init(address=address, **kwargs)
         else:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            reaped = reap_dead_sessions()
-            for r in reaped:
-                log.warning("cleaned up after an earlier datakit run that was killed (pid %d): %s", r.driver_pid,
-                            r.describe())
+            clean_up_killed_runs()
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
             _mark_session()
     if not verbose:
@@ -201,6 +198,15 @@ def session_processes(session: str) -> list:
         if any(x == session or x.startswith(session + os.sep) for x in paths):
             found.append(p)
     return found
+
+
+def clean_up_killed_runs() -> None:
+    """:func:`reap_dead_sessions`, saying what was cleaned up. A job on the embedded Ray does this
+    before it reads what its output already holds: a killed driver's workers can outlive it and
+    still commit a batch, which the rerun would otherwise process a second time."""
+    for r in reap_dead_sessions():
+        log.warning("cleaned up after an earlier datakit run that was killed (pid %d): %s", r.driver_pid,
+                    r.describe())
 
 
 def reap_dead_sessions(temp_root: str | None = None) -> list[Reaped]:

@@ -339,6 +339,8 @@ def run_job(job: Job, progress: bool = True, verbose: bool = False) -> RunResult
     t0 = time.time()
     spec, settings = job.spec, job.settings
     preflight(spec)
+    if not spec.ray.address:
+        rayinit.clean_up_killed_runs()       # before the output is read: see there
     state = resume.open_for_run(settings, job.config, job.extra)
     plan_dir = resume.plan_dir(state.root)
     try:

@@ -147,6 +147,35 @@ def test_kills_of_the_driver_and_inside_a_writer_resume_to_the_clean_key_set(sam
     assert datakit("verify", str(out), "-q").returncode == 0
 
 
+def test_a_rerun_stops_a_killed_runs_leftovers_before_it_reads_the_output(sample_dir, tmp_path, demo_fast_run):
+    """A killed driver's Ray workers can outlive it and still commit a batch: the rerun stops them (and
+    says so) before it reads what the output holds, so nothing they commit is processed twice. Here the
+    output is finished, so the rerun starts no Ray at all, and still cleans up."""
+    out = tmp_path / "out"
+    shutil.copytree(demo_fast_run, out)
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    session = tmp_path / "rt" / "ray" / "session_2026-01-01_00-00-00_000000_1"     # a killed driver's Ray
+    session.mkdir(parents=True)
+    (session / "datakit-driver.json").write_text(json.dumps({"pid": gone.pid, "create_time": 0.0}))
+    leftover = subprocess.Popen(["sleep", "300"], cwd=session)                    # one of its processes
+    try:
+        r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
+                            "-v", *[a for o in FAST for a in ("--set", o)]],
+                           capture_output=True, text=True, timeout=300, cwd=REPO,
+                           env={**_env(), "RAY_TMPDIR": str(tmp_path / "rt")})
+        assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout + r.stderr[-3000:]
+        assert leftover.wait(timeout=10) == -9
+    finally:
+        leftover.kill()
+    assert not session.exists()
+    lines = r.stderr.splitlines()
+    cleaned = [i for i, x in enumerate(lines) if f"cleaned up after an earlier datakit run that was killed (pid {gone.pid})" in x]
+    listed = [i for i, x in enumerate(lines) if "already complete" in x]
+    assert len(cleaned) == 1 and listed and cleaned[0] < listed[0], r.stderr[-3000:]
+    assert sorted(_keys(out)) == sorted(_keys(demo_fast_run))
+
+
 @pytest.mark.slow
 def test_a_source_that_keeps_killing_its_worker_rejects_only_itself(sample_dir, tmp_path):
     """carphone crashes its worker in split (a source-level stage), bigbuckbunny in extract (each of its
