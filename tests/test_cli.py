@@ -7,21 +7,15 @@ import sys
 
 import pytest
 
-from conftest import FAST, REPO, kill_then_resume
+from conftest import FAST, REPO, cli_env, kill_then_resume
 from datakit.console import NATIVE_LINE
 from outputs import docs, rejects
 
 DATAKIT = [sys.executable, "-m", "datakit.cli"]
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env["RAY_AUTH_MODE"] = "disabled"
-    return env
-
-
 def datakit(*args, timeout=300):
-    return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=REPO)
+    return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=REPO)
 
 
 def fast(*args):
@@ -141,7 +135,7 @@ def test_kills_of_the_driver_and_inside_a_writer_resume_to_the_clean_key_set(sam
     got = _keys(out)
     assert len(got) == len(set(got)) and set(partial) <= set(got) and sorted(got) == want
     assert sorted(x["key"] for x in rejects(out)) == sorted(x["key"] for x in rejects(clean))
-    r = subprocess.run(_run_cmd(sample_dir, out), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=400)
+    r = subprocess.run(_run_cmd(sample_dir, out), cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=400)
     assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout + r.stderr[-2000:]
     assert sorted(_keys(out)) == want
     assert datakit("verify", str(out), "-q").returncode == 0
@@ -163,7 +157,7 @@ def test_a_rerun_stops_a_killed_runs_leftovers_before_it_reads_the_output(sample
         r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
                             "-v", *[a for o in FAST for a in ("--set", o)]],
                            capture_output=True, text=True, timeout=300, cwd=REPO,
-                           env={**_env(), "RAY_TMPDIR": str(tmp_path / "rt")})
+                           env=cli_env(RAY_TMPDIR=str(tmp_path / "rt")))
         assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout + r.stderr[-3000:]
         assert leftover.wait(timeout=10) == -9
     finally:
@@ -181,7 +175,7 @@ def test_a_source_that_keeps_killing_its_worker_rejects_only_itself(sample_dir, 
     """carphone crashes its worker in split (a source-level stage), bigbuckbunny in extract (each of its
     clips): each becomes one `task_failed` reject, every clip of bikes arrives."""
     out = tmp_path / "out"
-    env = dict(_env(), DATAKIT_FAULT_INJECT="split:carphone,extract:bigbuckbunny")
+    env = dict(cli_env(), DATAKIT_FAULT_INJECT="split:carphone,extract:bigbuckbunny")
     r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
                         "-q", "--set", "ray.max_retries=1", "--set", "filter.action=tag",
                         "--set", "split.max_clips_per_source=2",
@@ -196,7 +190,7 @@ def test_a_source_that_keeps_killing_its_worker_rejects_only_itself(sample_dir, 
 
 
 def test_missing_weights_stop_the_job_before_it_starts(sample_dir, tmp_path):
-    env = dict(_env(), TORCH_HOME=str(tmp_path / "empty_torch_home"), DATAKIT_MODELS=str(tmp_path / "none"))
+    env = dict(cli_env(), TORCH_HOME=str(tmp_path / "empty_torch_home"), DATAKIT_MODELS=str(tmp_path / "none"))
     r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output",
                         str(tmp_path / "out"), "--set", "score.metrics=[musiq]"],
                        capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
@@ -206,7 +200,7 @@ def test_missing_weights_stop_the_job_before_it_starts(sample_dir, tmp_path):
 
 
 def test_models_reports_what_a_pipeline_needs(tmp_path):
-    env = dict(_env(), TORCH_HOME=str(tmp_path / "th"), DATAKIT_MODELS=str(tmp_path / "dm"))
+    env = dict(cli_env(), TORCH_HOME=str(tmp_path / "th"), DATAKIT_MODELS=str(tmp_path / "dm"))
     run = lambda *a: subprocess.run([*DATAKIT, "models", *a], capture_output=True, text=True, env=env,  # noqa: E731
                                     cwd=REPO, timeout=120)
     r = run("--pipeline", "pipelines/mi2v.yaml")

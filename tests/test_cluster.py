@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, REPO
+from conftest import FAST, REPO, cli_env
 from datakit.verify import verify
 from outputs import keys
 
@@ -24,16 +24,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env["RAY_AUTH_MODE"] = "disabled"
-    return env
-
-
 def _node(args: list[str], tmp: Path, name: str) -> subprocess.Popen:
     """A Ray node in its own process group (``--block`` keeps it in the foreground)."""
     log = open(tmp / f"{name}.log", "w")
-    return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args], env=_env(), stdout=log,
+    return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args], env=cli_env(), stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -42,7 +36,7 @@ def _wait_for_nodes(address: str, n: int, timeout: float = 120) -> None:
             "print(sum(1 for x in ray.nodes() if x['Alive']))")
     deadline = time.time() + timeout
     while time.time() < deadline:
-        r = subprocess.run([sys.executable, "-c", code, address], env=_env(), capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-c", code, address], env=cli_env(), capture_output=True, text=True)
         if r.returncode == 0 and r.stdout.strip() == str(n):
             return
         time.sleep(1)
@@ -95,7 +89,7 @@ def _run(address, inp, out, *extra, **kw):
     cmd = [sys.executable, "-m", "datakit.cli", "run", "pipelines/demo.yaml", "--input", str(inp), "--output",
            str(out), "--address", address, "-q", "--set", "shard.max_samples=1", *extra,
            *[a for o in FAST for a in ("--set", o)]]
-    return subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(cmd, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
 @pytest.mark.slow
@@ -181,7 +175,7 @@ def test_cluster_yaml_commands_and_the_readme_submit_example_work_on_a_fresh_nod
         submit = (submit.replace("HEAD_IP:8265", f"127.0.0.1:{dash}").replace("pipelines/t2v.yaml", "pipelines/demo.yaml")
                   .replace("s3://bucket/raw", str(sample_dir)).replace("s3://bucket/t2v", str(out)))
         assert submit.startswith("ray job submit") and "datakit run" in submit
-        job_env = {**_env(), "PATH": f"{Path(RAY).parent}:/usr/bin:/bin"}
+        job_env = {**cli_env(), "PATH": f"{Path(RAY).parent}:/usr/bin:/bin"}
         deadline = time.time() + 120
         while True:            # the head's job agent comes up a little after `ray start` returns
             r = subprocess.run(submit + " --limit 1 -q --set synthetic.profile=bicubic", shell=True, cwd=REPO,

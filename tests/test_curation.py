@@ -6,7 +6,6 @@ so "scored once" is measured on the real stages, not assumed.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -14,7 +13,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from conftest import FAST, REPO, kill_then_resume
+from conftest import FAST, REPO, cli_env, kill_then_resume
 from datakit.output.reader import open_output, reject_meta, sample_doc
 
 pytestmark = pytest.mark.slow
@@ -25,14 +24,8 @@ SETS = [a for o in FAST for a in ("--set", o)]
 PROVENANCE = ("timings", "workers", "filter", "config_hash")
 
 
-def _env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env.update(RAY_AUTH_MODE="disabled", **extra)
-    return env
-
-
 def datakit(*args, env=None, timeout=400):
-    return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=env or _env(),
+    return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=env or cli_env(),
                           cwd=REPO)
 
 
@@ -111,7 +104,7 @@ def test_a_killed_curate_resumes_to_the_clean_index(curated, sample_dir, demo_fa
 
 def test_curate_scores_once_and_builds_per_profile_share_bytes(curated, sample_dir, tmp_path):
     idx, log, _ = curated
-    env = _env(DATAKIT_STAGE_LOG=str(log))
+    env = cli_env(DATAKIT_STAGE_LOG=str(log))
     rows = index_rows(idx)
     # what the resumed curate scored and extracted (each clip at most once: the test above)
     curated_once, curate_extracted = logged(log, "score"), logged(log, "extract")
