@@ -180,17 +180,12 @@ def ray_session():
     """One local Ray for the in-process runs of the whole test session."""
     import ray
 
-    start_session_ray()
-    yield ray
-    ray.shutdown()
-
-
-def start_session_ray() -> None:
-    """The in-process Ray of :func:`ray_session` (2 CPUs)."""
     from datakit.runner import init_ray
     from datakit.spec import RayConfig
 
     init_ray(RayConfig(num_cpus=2), progress=False)
+    yield ray
+    ray.shutdown()
 
 
 #: The longest modules, longest first (seconds from ``pytest --durations=0`` on a 2-core machine,

@@ -14,13 +14,15 @@ from outputs import docs, rejects
 DATAKIT = [sys.executable, "-m", "datakit.cli"]
 
 
-def datakit(*args, timeout=300):
-    return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=REPO)
+def datakit(*args, timeout=300, **env):
+    """``datakit ARGS``; ``env``: extra environment variables."""
+    return subprocess.run([*DATAKIT, *args], capture_output=True, text=True, timeout=timeout, env=cli_env(**env),
+                          cwd=REPO)
 
 
-def fast(*args):
+def fast(*args, **env):
     """``datakit run pipelines/demo.yaml ARGS`` with the test overrides."""
-    return datakit("run", "pipelines/demo.yaml", *args, *[a for o in FAST for a in ("--set", o)])
+    return datakit("run", "pipelines/demo.yaml", *args, *[a for o in FAST for a in ("--set", o)], **env)
 
 
 def test_every_verb_has_help():
@@ -154,10 +156,7 @@ def test_a_rerun_stops_a_killed_runs_leftovers_before_it_reads_the_output(sample
     (session / "datakit-driver.json").write_text(json.dumps({"pid": gone.pid, "create_time": 0.0}))
     leftover = subprocess.Popen(["sleep", "300"], cwd=session)                    # one of its processes
     try:
-        r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
-                            "-v", *[a for o in FAST for a in ("--set", o)]],
-                           capture_output=True, text=True, timeout=300, cwd=REPO,
-                           env=cli_env(RAY_TMPDIR=str(tmp_path / "rt")))
+        r = fast("--input", str(sample_dir), "--output", str(out), "-v", RAY_TMPDIR=str(tmp_path / "rt"))
         assert r.returncode == 0 and "wrote 0 samples" in r.stdout, r.stdout + r.stderr[-3000:]
         assert leftover.wait(timeout=10) == -9
     finally:
@@ -175,12 +174,9 @@ def test_a_source_that_keeps_killing_its_worker_rejects_only_itself(sample_dir, 
     """carphone crashes its worker in split (a source-level stage), bigbuckbunny in extract (each of its
     clips): each becomes one `task_failed` reject, every clip of bikes arrives."""
     out = tmp_path / "out"
-    env = dict(cli_env(), DATAKIT_FAULT_INJECT="split:carphone,extract:bigbuckbunny")
-    r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(out),
-                        "-q", "--set", "ray.max_retries=1", "--set", "filter.action=tag",
-                        "--set", "split.max_clips_per_source=2",
-                        *[a for o in FAST for a in ("--set", o)]],
-                       capture_output=True, text=True, timeout=400, env=env, cwd=REPO)
+    r = fast("--input", str(sample_dir), "--output", str(out), "-q", "--set", "ray.max_retries=1",
+             "--set", "filter.action=tag", "--set", "split.max_clips_per_source=2", timeout=400,
+             DATAKIT_FAULT_INJECT="split:carphone,extract:bigbuckbunny")
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted((os.path.basename(x["source_uri"]), x["reason"], x["key"] == x["source_id"])
                   for x in rejects(out)) == [("bigbuckbunny.mp4", "task_failed", True),
@@ -190,19 +186,17 @@ def test_a_source_that_keeps_killing_its_worker_rejects_only_itself(sample_dir, 
 
 
 def test_missing_weights_stop_the_job_before_it_starts(sample_dir, tmp_path):
-    env = dict(cli_env(), TORCH_HOME=str(tmp_path / "empty_torch_home"), DATAKIT_MODELS=str(tmp_path / "none"))
-    r = subprocess.run([*DATAKIT, "run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output",
-                        str(tmp_path / "out"), "--set", "score.metrics=[musiq]"],
-                       capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    r = datakit("run", "pipelines/demo.yaml", "--input", str(sample_dir), "--output", str(tmp_path / "out"),
+                "--set", "score.metrics=[musiq]", timeout=120,
+                TORCH_HOME=str(tmp_path / "empty_torch_home"), DATAKIT_MODELS=str(tmp_path / "none"))
     assert r.returncode == 2, r.stderr[-1500:]
     assert "the pipeline cannot start" in r.stderr and "musiq" in r.stderr
     assert not list((tmp_path / "out").rglob("*.tar"))
 
 
 def test_models_reports_what_a_pipeline_needs(tmp_path):
-    env = dict(cli_env(), TORCH_HOME=str(tmp_path / "th"), DATAKIT_MODELS=str(tmp_path / "dm"))
-    run = lambda *a: subprocess.run([*DATAKIT, "models", *a], capture_output=True, text=True, env=env,  # noqa: E731
-                                    cwd=REPO, timeout=120)
+    run = lambda *a: datakit("models", *a, timeout=120,  # noqa: E731
+                             TORCH_HOME=str(tmp_path / "th"), DATAKIT_MODELS=str(tmp_path / "dm"))
     r = run("--pipeline", "pipelines/mi2v.yaml")
     assert r.returncode == 1 and "Mask2Former checkpoint" in r.stdout and "MISSING" in r.stdout
     r = run("--pipeline", "pipelines/demo_mi2v.yaml")
